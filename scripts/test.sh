@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `make test`: start the servers the suite needs in a throwaway folder, run every test, stop them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+WORK=$(mktemp -d -t geosentinel-test.XXXXXX)
+chmod 755 "$WORK"
+cleanup() { pg_down; rm -rf "$WORK"; }
+trap cleanup EXIT
+pg_up "$WORK"
+echo "PostgreSQL up: $GEOSENTINEL_TEST_POSTGRES_URL"
+.venv/bin/pytest "$@"

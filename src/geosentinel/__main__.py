@@ -1,0 +1,3 @@
+from geosentinel.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""Which events open an alert. Pure; repeats attach to the wearer's active alert of the same kind."""
+
+from __future__ import annotations
+
+from geosentinel.model import EventKind
+
+# Every kind a caregiver must act on. Geofence entries are informative, not alarms.
+OPENS_ALERT: frozenset[EventKind] = frozenset(
+    {
+        EventKind.SOS,
+        EventKind.FALL,
+        EventKind.REMOVED,
+        EventKind.LOW_BATTERY,
+        EventKind.POWER_OFF,
+        EventKind.GEOFENCE_EXIT,
+    }
+)

@@ -1,0 +1,242 @@
+"""``geosentinel``: run the service, manage organisations and devices, decode frames, simulate a fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+
+from geosentinel.app import Settings, serve
+from geosentinel.auth import WeakPassword, hash_password, new_token
+from geosentinel.model import Locale, Region, Role
+from geosentinel.protocols import REGISTRY, osmand
+from geosentinel.protocols.base import DecodeError, message_to_json
+from geosentinel.store import Scope, Store, StoreError, open_store
+
+DEFAULT_DB = "sqlite:///var/geosentinel.db"
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+wearer_app = typer.Typer(help="Wearers: the people who wear the bracelets.", no_args_is_help=True)
+device_app = typer.Typer(help="Devices (bracelets, watches, trackers).", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+for sub, name in ((org_app, "org"), (user_app, "user"), (wearer_app, "wearer"), (device_app, "device"),
+                  (token_app, "token")):  # fmt: skip
+    app.add_typer(sub, name=name)
+
+Db = Annotated[str, typer.Option("--db", envvar="GEOSENTINEL_DB", help="sqlite:///PATH or postgresql://…")]
+OrgName = Annotated[str, typer.Option("--org", help="Organisation name.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _store(db: str) -> Store:
+    try:
+        return open_store(db)
+    except StoreError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _org_id(store: Store, name: str) -> str:
+    org = store.org_by_name(name)
+    if org is None:
+        raise _fail(f"no organisation named {name!r}")
+    return org.id
+
+
+@app.command("serve")
+def serve_command(
+    db: Db = DEFAULT_DB,
+    host: Annotated[str, typer.Option(envvar="GEOSENTINEL_HOST")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_HTTP_PORT", help="API and docs.")] = 8000,
+    osmand_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_OSMAND_PORT")] = 5055,
+    partitions: Annotated[int, typer.Option(min=1, max=64, help="Pipeline partitions.")] = 4,
+) -> None:
+    """Run the API and the device gateways."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(Settings(db, host, http_port, osmand_port, partitions)))
+
+
+@app.command()
+def migrate(db: Db = DEFAULT_DB) -> None:
+    """Create or upgrade the database schema."""
+    _store(db).close()
+    typer.echo("schema is up to date")
+
+
+@org_app.command("create")
+def org_create(
+    name: str,
+    region: Annotated[Region, typer.Option()] = Region.EU,
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Paris.")] = "Europe/Paris",
+    locale: Annotated[Locale, typer.Option()] = Locale.FR,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Create an organisation."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _fail(f"unknown time zone {timezone!r}") from exc
+    store = _store(db)
+    try:
+        org = store.create_org(name, region, timezone, locale)
+    except StoreError as exc:
+        raise _fail(f"organisation {name!r} already exists") from exc
+    finally:
+        store.close()
+    typer.echo(org.id)
+
+
+@user_app.command("create")
+def user_create(
+    org: OrgName,
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    role: Annotated[Role, typer.Option()] = Role.CAREGIVER,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Create a user account."""
+    try:
+        password_hash = hash_password(password)
+    except WeakPassword as exc:
+        raise _fail(str(exc)) from exc
+    store = _store(db)
+    try:
+        user = store.create_user(_org_id(store, org), email, password_hash, role, name or email)
+    except StoreError as exc:
+        raise _fail(f"a user with e-mail {email!r} already exists") from exc
+    finally:
+        store.close()
+    typer.echo(user.id)
+
+
+@wearer_app.command("add")
+def wearer_add(org: OrgName, name: Annotated[str, typer.Option()], db: Db = DEFAULT_DB) -> None:
+    """Add a wearer; prints the new wearer's id on the last line."""
+    store = _store(db)
+    try:
+        wearer = store.create_wearer(_org_id(store, org), name)
+    finally:
+        store.close()
+    typer.echo(wearer.id)
+
+
+@device_app.command("add")
+def device_add(
+    org: OrgName,
+    unique_id: Annotated[str, typer.Option(help="IMEI or the id the device reports.")],
+    protocol: Annotated[str, typer.Option(help=f"One of: {', '.join(REGISTRY)}.")],
+    wearer: Annotated[str | None, typer.Option(help="Wearer id (a device without one is ignored).")] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone, for devices that send local time.")] = None,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Register a device."""
+    if protocol not in REGISTRY:
+        raise _fail(f"unknown protocol {protocol!r}; known: {', '.join(REGISTRY)}")
+    store = _store(db)
+    try:
+        org_id = _org_id(store, org)
+        if wearer is not None and store.wearer(Scope(org_id), wearer) is None:
+            raise _fail(f"no wearer {wearer} in {org!r}")
+        device = store.create_device(org_id, wearer, unique_id, protocol, model, timezone)
+    except StoreError as exc:
+        raise _fail(f"a device with unique id {unique_id!r} already exists") from exc
+    finally:
+        store.close()
+    typer.echo(device.id)
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Option()],
+    label: Annotated[str, typer.Option()] = "cli",
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Create a bearer token for a user; prints it (once) on the last line."""
+    store = _store(db)
+    try:
+        found = store.user_by_email(email)
+        if found is None:
+            raise _fail(f"no user with e-mail {email!r}")
+        token, digest = new_token()
+        store.create_token(found[0].id, digest, label)
+    finally:
+        store.close()
+    typer.echo(token)
+
+
+@app.command()
+def decode(
+    message: Annotated[str, typer.Argument(help="The frame: text, or hex with --hex.")],
+    protocol: Annotated[str, typer.Option(help=f"One of: {', '.join(REGISTRY)}.")],
+    hex_input: Annotated[bool, typer.Option("--hex", help="MESSAGE is hex-encoded bytes.")] = False,
+    unique_id: Annotated[
+        str | None, typer.Option(help="Device id for sessions (login-based protocols).")
+    ] = None,
+) -> None:
+    """Decode one frame and print each message as a JSON line (with the reply the server would send)."""
+    if protocol != "osmand":
+        raise _fail(f"decoding {protocol!r} is not available; known: {', '.join(REGISTRY)}")
+    try:
+        text = bytes.fromhex(message).decode() if hex_input else message
+        result = osmand.decode_text(text)
+    except (DecodeError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    for msg in result.messages:
+        sys.stdout.write(json.dumps(message_to_json(msg, result.reply)) + "\n")
+
+
+@app.command()
+def simulate(
+    osmand_url: Annotated[str, typer.Option(help="The service's OsmAnd endpoint.")] = "http://127.0.0.1:5055",
+    devices: Annotated[int, typer.Option(min=1, help="Bracelets, with the demo's unique ids.")] = 50,
+    unique_id: Annotated[list[str] | None, typer.Option(help="Explicit unique ids (repeatable).")] = None,
+    interval: Annotated[float, typer.Option(min=1.0, help="Seconds between reports.")] = 30.0,
+    duration: Annotated[float | None, typer.Option(help="Wall seconds to run (default: forever).")] = None,
+    speedup: Annotated[float, typer.Option(min=1.0, help="Simulated seconds per wall second.")] = 1.0,
+    seed: int = 0,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground-truth JSON-lines log of injected incidents.")
+    ] = None,
+) -> None:
+    """Drive simulated bracelets against a running service over the network."""
+    from geosentinel.sim.fleet import FleetConfig, demo_unique_ids, run_fleet
+
+    ids = list(unique_id) if unique_id else demo_unique_ids(devices)
+    config = FleetConfig(
+        osmand_url=osmand_url, unique_ids=ids, interval_s=interval, duration_s=duration, speedup=speedup,
+        seed=seed, truth_path=truth,
+    )  # fmt: skip
+    stats = asyncio.run(run_fleet(config))
+    typer.echo(f"sent {stats.sent}, stored {stats.ok}, failed {stats.failed}, rejected {stats.rejected}")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its SQLite file.")] = Path("var"),
+    devices: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    host: str = "127.0.0.1",
+    http_port: int = 8000,
+    osmand_port: int = 5055,
+) -> None:
+    """Seed a demo organisation and run the service with a simulated fleet (SQLite under DATA_DIR)."""
+    from geosentinel.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_demo(data_dir, devices, host, http_port, osmand_port))
+
+
+def main() -> None:
+    app()

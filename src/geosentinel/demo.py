@@ -1,0 +1,115 @@
+"""``make demo``: a Marseille care organisation, its staff and ~50 bracelets walking around the city.
+
+The credentials are random, generated on first run and kept (readable by the owner only) in
+``DATA_DIR/demo-credentials.json``, so there is no default password anywhere, even in the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+from rich.console import Console
+
+from geosentinel.app import Settings, serve
+from geosentinel.auth import hash_password, new_token
+from geosentinel.model import Locale, Region, Role
+from geosentinel.store import Store, open_store
+
+ORG_NAME = "Marseille Demo"
+FIRST_NAMES = (
+    "Jeanne",
+    "Marcel",
+    "Odette",
+    "Louis",
+    "Simone",
+    "René",
+    "Paulette",
+    "André",
+    "Yvette",
+    "Henri",
+)
+LAST_NAMES = ("Martin", "Bernard", "Roux", "Fabre", "Blanc", "Garcia", "Mistral", "Pagnol", "Durand", "Rey")
+
+
+def seed(store: Store, devices: int, credentials_path: Path) -> dict[str, str]:
+    """Create the demo organisation, accounts, wearers and devices if missing; return the credentials."""
+    from geosentinel.sim.fleet import demo_unique_ids
+
+    if credentials_path.exists():
+        credentials: dict[str, str] = json.loads(credentials_path.read_text())
+    else:
+        credentials = {}
+    org = store.org_by_name(ORG_NAME) or store.create_org(ORG_NAME, Region.EU, "Europe/Paris", Locale.FR)
+    for role, email in (
+        (Role.ADMIN, "admin@demo.geosentinel.org"),
+        (Role.CAREGIVER, "aide@demo.geosentinel.org"),
+    ):
+        if store.user_by_email(email) is None:
+            password = secrets.token_urlsafe(12)
+            user = store.create_user(org.id, email, hash_password(password), role, role.value.title())
+            credentials[f"{role.value}_email"], credentials[f"{role.value}_password"] = email, password
+            if role is Role.ADMIN:
+                token, digest = new_token()
+                store.create_token(user.id, digest, "demo")
+                credentials["admin_token"] = token
+    for index, unique_id in enumerate(demo_unique_ids(devices)):
+        if store.device_by_unique_id(unique_id) is None:
+            name = f"{FIRST_NAMES[index % 10]} {LAST_NAMES[(index // 10) % 10]}"
+            wearer = store.create_wearer(org.id, name)
+            store.create_device(org.id, wearer.id, unique_id, "osmand", model="Traccar Client (simulated)")
+    credentials_path.write_text(json.dumps(credentials, indent=2))
+    os.chmod(credentials_path, 0o600)
+    return credentials
+
+
+async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osmand_port: int) -> None:
+    from geosentinel.sim.fleet import FleetConfig, demo_unique_ids, run_fleet
+
+    console = Console()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{data_dir.resolve() / 'geosentinel.db'}"
+    store = await asyncio.to_thread(open_store, db_url)
+    try:
+        credentials = await asyncio.to_thread(seed, store, devices, data_dir / "demo-credentials.json")
+    finally:
+        await asyncio.to_thread(store.close)
+    ready = asyncio.Event()
+    server = asyncio.create_task(serve(Settings(db_url, host, http_port, osmand_port), ready=ready))
+    await asyncio.wait([server, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if server.done():
+        await server  # surfaces the start-up error
+        return
+    _print_banner(console, credentials, host, http_port, osmand_port, data_dir)
+    fleet_config = FleetConfig(
+        osmand_url=f"http://{host}:{osmand_port}", unique_ids=demo_unique_ids(devices), interval_s=10.0,
+        truth_path=data_dir / "simulator-truth.jsonl",
+    )  # fmt: skip
+    fleet = asyncio.create_task(run_fleet(fleet_config))
+    try:
+        await server
+    finally:
+        fleet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fleet
+
+
+def _print_banner(
+    console: Console, credentials: dict[str, str], host: str, http_port: int, osmand_port: int, data_dir: Path
+) -> None:
+    base = f"http://{host}:{http_port}"
+    console.rule("[bold]GeoSentinel demo")
+    console.print(f"API docs       {base}/docs")
+    console.print(f"Open alerts    curl -H 'Authorization: Bearer {credentials.get('admin_token', '…')}' "
+                  f"'{base}/api/v1/alerts?status=open'")  # fmt: skip
+    console.print(f"OsmAnd gateway http://{host}:{osmand_port}/?id=…&lat=…&lon=…")
+    console.print(f"Admin          {credentials.get('admin_email')} / {credentials.get('admin_password')}")
+    console.print(
+        f"Caregiver      {credentials.get('caregiver_email')} / {credentials.get('caregiver_password')}"
+    )
+    console.print(f"Data           {data_dir}/ (credentials in demo-credentials.json; Ctrl-C to stop)")
+    console.rule()

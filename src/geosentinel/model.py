@@ -1,0 +1,191 @@
+"""Domain objects shared by every layer: what a device said, what the platform concluded.
+
+Frozen dataclasses only; pydantic lives at the edges (API, settings). Every datetime is tz-aware UTC.
+Units are part of field names (``speed_kmh``, ``battery_pct``) so nobody has to guess.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ExtraValue = str | int | float | bool
+
+
+class Region(enum.StrEnum):
+    """Where an organisation's data lives."""
+
+    EU = "eu"
+    CN = "cn"
+
+
+class Locale(enum.StrEnum):
+    FR = "fr"
+    EN = "en"
+    ZH = "zh"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    CAREGIVER = "caregiver"
+    FAMILY = "family"
+
+
+class Alarm(enum.StrEnum):
+    """Alarms a device can raise by itself (names follow the protocols' common meaning)."""
+
+    SOS = "sos"
+    FALL = "fall"
+    REMOVED = "removed"
+    LOW_BATTERY = "low_battery"
+    POWER_CUT = "power_cut"
+    POWER_OFF = "power_off"
+    GEOFENCE_ENTER = "geofence_enter"
+    GEOFENCE_EXIT = "geofence_exit"
+    VIBRATION = "vibration"
+    OVERSPEED = "overspeed"
+    TAMPERING = "tampering"
+    GENERAL = "general"
+
+
+class EventKind(enum.StrEnum):
+    """What the platform detected; an event may open an alert of the same kind."""
+
+    SOS = "sos"
+    FALL = "fall"
+    REMOVED = "removed"
+    LOW_BATTERY = "low_battery"
+    POWER_OFF = "power_off"
+    GEOFENCE_EXIT = "geofence_exit"
+    GEOFENCE_ENTER = "geofence_enter"
+
+
+class AlertStatus(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMessage:
+    """One normalised message from a device, as a protocol decoder produces it.
+
+    ``time`` is the fix/measurement time in UTC, or ``None`` when the device sent none (the pipeline then
+    uses the time the message was received). ``time_is_local`` marks times that the protocol states in the
+    device's local time (no zone on the wire); the pipeline applies the device's time-zone correction.
+    """
+
+    unique_id: str
+    protocol: str
+    time: datetime | None = None
+    time_is_local: bool = False
+    latitude: float | None = None
+    longitude: float | None = None
+    valid: bool | None = None
+    speed_kmh: float | None = None
+    course_deg: float | None = None
+    altitude_m: float | None = None
+    accuracy_m: float | None = None
+    hdop: float | None = None
+    satellites: int | None = None
+    battery_pct: float | None = None
+    charging: bool | None = None
+    steps: int | None = None
+    heart_rate_bpm: float | None = None
+    spo2_pct: float | None = None
+    temperature_c: float | None = None
+    alarms: frozenset[Alarm] = frozenset()
+    extras: Mapping[str, ExtraValue] = field(default_factory=dict)
+
+    @property
+    def has_fix(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: str
+    name: str
+    region: Region
+    timezone: str
+    locale: Locale
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    org_id: str
+    email: str
+    role: Role
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wearer:
+    id: str
+    org_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A bracelet known to the platform. ``timezone`` corrects devices that send local times."""
+
+    id: str
+    org_id: str
+    wearer_id: str | None
+    unique_id: str
+    protocol: str
+    model: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A device message after normalisation and checking, ready to be stored.
+
+    ``time`` is always set (device time corrected to UTC, or receive time). ``rejected`` holds the reason
+    the position failed the bad-fix filter; such a reading is kept (its battery, alarms and vitals still
+    count) but its position is never used as the wearer's location.
+    """
+
+    device: Device
+    message: DeviceMessage
+    time: datetime
+    received_at: datetime
+    rejected: str | None = None
+
+    @property
+    def position_ok(self) -> bool:
+        return self.message.has_fix and self.rejected is None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something the detectors concluded about a wearer at a time."""
+
+    org_id: str
+    wearer_id: str | None
+    device_id: str
+    kind: EventKind
+    time: datetime
+    received_at: datetime
+    latitude: float | None = None
+    longitude: float | None = None
+    details: Mapping[str, ExtraValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: str
+    org_id: str
+    wearer_id: str
+    kind: EventKind
+    status: AlertStatus
+    opened_at: datetime
+    last_event_at: datetime
+    event_count: int
+    latitude: float | None = None
+    longitude: float | None = None

@@ -1,0 +1,1 @@
+"""From a decoded device message to a committed reading, events and alerts (see :mod:`.runner`)."""

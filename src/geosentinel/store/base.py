@@ -1,0 +1,155 @@
+"""The store contract: what the rest of GeoSentinel may ask of a database.
+
+Two backends implement it (``SqliteStore``, the embedded default, and ``PostgresStore``) and one contract
+test suite runs against both. Every read of tenant data takes a :class:`Scope`, so isolation between
+organisations (and a family member's narrower view) is enforced here, in the data layer, not only in
+the routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from geosentinel.model import (
+    Alert,
+    AlertStatus,
+    Device,
+    Event,
+    EventKind,
+    Locale,
+    Organisation,
+    Reading,
+    Region,
+    Role,
+    User,
+    Wearer,
+)
+
+
+class StoreError(Exception):
+    """A request the store cannot satisfy (duplicate name, unknown reference, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which data a caller may see: one organisation, and optionally only some of its wearers."""
+
+    org_id: str
+    wearer_ids: frozenset[str] | None = None  # None: every wearer of the organisation
+
+    def allows(self, wearer_id: str | None) -> bool:
+        return self.wearer_ids is None or wearer_id in self.wearer_ids
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """What the pipeline remembers about a device between messages (and across restarts)."""
+
+    device_id: str
+    last_seen: datetime
+    fix_time: datetime | None = None
+    fix_latitude: float | None = None
+    fix_longitude: float | None = None
+    battery_pct: float | None = None
+    detectors: str = "{}"  # JSON: detector name -> its state
+
+
+@dataclass(frozen=True, slots=True)
+class IngestBatch:
+    """Everything one pipeline step produced; committed atomically, then acknowledged to devices."""
+
+    readings: Sequence[Reading] = ()
+    events: Sequence[Event] = ()
+    states: Sequence[DeviceState] = ()
+    alert_kinds: frozenset[EventKind] = field(default_factory=frozenset)  # event kinds that open alerts
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A stored fix as the API shows it."""
+
+    time: datetime
+    received_at: datetime
+    device_id: str
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    speed_kmh: float | None
+    battery_pct: float | None
+    rejected: str | None
+
+
+class Store(Protocol):
+    """Repository methods. Ingest is async (awaited by the pipeline); the rest is sync and quick."""
+
+    dialect: str
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema."""
+
+    def close(self) -> None:
+        """Flush pending writes and release connections."""
+
+    async def ingest(self, batch: IngestBatch) -> None:
+        """Commit readings, events, alert changes and device states in one transaction."""
+
+    def ingest_now(self, batch: IngestBatch) -> None:
+        """Synchronous :meth:`ingest` for tools and benchmarks."""
+
+    # Directory -----------------------------------------------------------------------------------
+    def create_org(self, name: str, region: Region, timezone: str, locale: Locale) -> Organisation: ...
+    def org_by_name(self, name: str) -> Organisation | None: ...
+    def org(self, org_id: str) -> Organisation | None: ...
+    def create_user(
+        self, org_id: str, email: str, password_hash: str, role: Role, display_name: str
+    ) -> User: ...
+    def user_by_email(self, email: str) -> tuple[User, str] | None:
+        """The user and their password hash."""
+
+    def create_token(self, user_id: str, token_hash: str, label: str) -> str: ...
+    def user_for_token(self, token_hash: str) -> User | None: ...
+    def link_wearer(self, user_id: str, wearer_id: str) -> None: ...
+    def linked_wearers(self, user_id: str) -> frozenset[str]: ...
+    def create_wearer(self, org_id: str, name: str) -> Wearer: ...
+    def wearers(self, scope: Scope) -> list[Wearer]: ...
+    def wearer(self, scope: Scope, wearer_id: str) -> Wearer | None: ...
+    def create_device(
+        self,
+        org_id: str,
+        wearer_id: str | None,
+        unique_id: str,
+        protocol: str,
+        model: str | None = None,
+        timezone: str | None = None,
+    ) -> Device: ...
+    def device_by_unique_id(self, unique_id: str) -> Device | None: ...
+    def devices(self, scope: Scope) -> list[Device]: ...
+    def device_state(self, device_id: str) -> DeviceState | None: ...
+
+    # Queries -------------------------------------------------------------------------------------
+    def alerts(
+        self,
+        scope: Scope,
+        status: AlertStatus | None = None,
+        kind: EventKind | None = None,
+        wearer_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Alert]: ...
+    def alert(self, scope: Scope, alert_id: str) -> Alert | None: ...
+    def positions(
+        self,
+        scope: Scope,
+        wearer_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+        include_rejected: bool = False,
+    ) -> list[Position]: ...
+    def events(
+        self, scope: Scope, wearer_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Event]: ...
+    def count_readings(self, device_id: str | None = None) -> int: ...

@@ -1,0 +1,101 @@
+"""The ingest hot path: turn an :class:`IngestBatch` into rows and write them with ``executemany``.
+
+Kept apart from the query code because it is the one place where speed matters: rows are plain tuples
+written through the driver (no per-value ORM conversion), and the SQL is built once per dialect from the
+column lists below.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import orjson
+import sqlalchemy as sa
+
+from geosentinel.model import AlertStatus, Event, Reading
+from geosentinel.store.base import DeviceState, IngestBatch
+from geosentinel.store.schema import ACTIVE_ALERT, to_us
+
+READING_COLUMNS = (
+    "org_id", "device_id", "wearer_id", "time_us", "received_us", "latitude", "longitude", "valid",
+    "rejected", "speed_kmh", "course_deg", "altitude_m", "accuracy_m", "hdop", "satellites", "battery_pct",
+    "charging", "steps", "heart_rate_bpm", "spo2_pct", "temperature_c", "alarms", "extras",
+)  # fmt: skip
+STATE_COLUMNS = (
+    "device_id", "last_seen_us", "fix_time_us", "fix_latitude", "fix_longitude", "battery_pct", "detectors",
+)  # fmt: skip
+EVENT_COLUMNS = (
+    "org_id", "wearer_id", "device_id", "kind", "time_us", "received_us", "latitude", "longitude", "alert_id",
+    "details",
+)  # fmt: skip
+
+
+class IngestSql:
+    """The statements of the hot path for one DBAPI parameter style (``?`` or ``%s``)."""
+
+    def __init__(self, placeholder: str) -> None:
+        def insert(table: str, columns: Sequence[str]) -> str:
+            marks = ", ".join([placeholder] * len(columns))
+            return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (constant names)
+
+        self.readings = insert("readings", READING_COLUMNS)
+        self.events = insert("events", EVENT_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
+        self.states = (
+            f"{insert('device_state', STATE_COLUMNS)} ON CONFLICT (device_id) DO UPDATE SET {updates}"
+        )
+        p = placeholder
+        # One active alert per wearer and kind: a repeat bumps the count of the active one.
+        self.alert = (
+            "INSERT INTO alerts (id, org_id, wearer_id, kind, status, opened_at_us, last_event_at_us,"  # noqa: S608
+            f" event_count, latitude, longitude) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 1, {p}, {p})"
+            f" ON CONFLICT (wearer_id, kind) WHERE {ACTIVE_ALERT} DO UPDATE SET"
+            " event_count = alerts.event_count + 1,"
+            " last_event_at_us = CASE WHEN excluded.last_event_at_us > alerts.last_event_at_us"
+            " THEN excluded.last_event_at_us ELSE alerts.last_event_at_us END"
+            " RETURNING id"
+        )
+
+    def write(self, connection: sa.Connection, batch: IngestBatch) -> None:
+        if batch.readings:
+            connection.exec_driver_sql(self.readings, [reading_row(r) for r in batch.readings])
+        for event in batch.events:
+            self._write_event(connection, event, batch)
+        if batch.states:
+            connection.exec_driver_sql(self.states, [state_row(s) for s in batch.states])
+
+    def _write_event(self, connection: sa.Connection, event: Event, batch: IngestBatch) -> None:
+        alert_id = None
+        time_us = to_us(event.time)
+        if event.kind in batch.alert_kinds and event.wearer_id is not None:
+            params = (
+                str(uuid.uuid4()), event.org_id, event.wearer_id, event.kind.value, AlertStatus.OPEN.value,
+                time_us, time_us, event.latitude, event.longitude,
+            )  # fmt: skip
+            alert_id = connection.exec_driver_sql(self.alert, params).scalar_one()
+        details = orjson.dumps(dict(event.details)).decode() if event.details else None
+        row = (
+            event.org_id, event.wearer_id, event.device_id, event.kind.value, time_us,
+            to_us(event.received_at), event.latitude, event.longitude, alert_id, details,
+        )  # fmt: skip
+        connection.exec_driver_sql(self.events, row)
+
+
+def reading_row(reading: Reading) -> tuple[object, ...]:
+    m = reading.message
+    device = reading.device
+    return (
+        device.org_id, device.id, device.wearer_id, to_us(reading.time), to_us(reading.received_at),
+        m.latitude, m.longitude, m.valid, reading.rejected, m.speed_kmh, m.course_deg, m.altitude_m,
+        m.accuracy_m, m.hdop, m.satellites, m.battery_pct, m.charging, m.steps, m.heart_rate_bpm, m.spo2_pct,
+        m.temperature_c, ",".join(sorted(m.alarms)) or None,
+        orjson.dumps(dict(m.extras)).decode() if m.extras else None,
+    )  # fmt: skip
+
+
+def state_row(state: DeviceState) -> tuple[object, ...]:
+    return (
+        state.device_id, to_us(state.last_seen), None if state.fix_time is None else to_us(state.fix_time),
+        state.fix_latitude, state.fix_longitude, state.battery_pct, state.detectors,
+    )  # fmt: skip

@@ -1,0 +1,191 @@
+"""Table definitions shared by both backends; the migrations create exactly these.
+
+Times are stored as integer microseconds since the Unix epoch (UTC) in ``*_us`` columns: the same type
+and meaning in SQLite and PostgreSQL, sortable, and cheap on the ingest hot path (no per-value
+conversion). Entity ids are UUID strings so that stores of different regions never collide.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(value: datetime) -> int:
+    """A tz-aware datetime as integer microseconds since the epoch."""
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+
+
+def _id(name: str = "id") -> sa.Column[str]:
+    return sa.Column(name, sa.String(36), primary_key=True)
+
+
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("region", sa.String(8), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("locale", sa.String(8), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    _id(),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("revoked_us", sa.BigInteger, nullable=True),
+)
+
+wearers = sa.Table(
+    "wearers",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# Family members see only the wearers linked to them.
+user_wearers = sa.Table(
+    "user_wearers",
+    metadata,
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("wearer_id", sa.String(36), sa.ForeignKey("wearers.id"), primary_key=True),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("wearer_id", sa.String(36), sa.ForeignKey("wearers.id"), nullable=True, index=True),
+    sa.Column("unique_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("protocol", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(64), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# Per-device pipeline state (last accepted fix for the bad-fix filter, detector state as JSON).
+device_state = sa.Table(
+    "device_state",
+    metadata,
+    sa.Column("device_id", sa.String(36), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("last_seen_us", sa.BigInteger, nullable=False),
+    sa.Column("fix_time_us", sa.BigInteger, nullable=True),
+    sa.Column("fix_latitude", sa.Float, nullable=True),
+    sa.Column("fix_longitude", sa.Float, nullable=True),
+    sa.Column("battery_pct", sa.Float, nullable=True),
+    sa.Column("detectors", sa.Text, nullable=False, server_default="{}"),
+)
+
+readings = sa.Table(
+    "readings",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("device_id", sa.String(36), nullable=False),
+    sa.Column("wearer_id", sa.String(36), nullable=True),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("valid", sa.Boolean, nullable=True),
+    sa.Column("rejected", sa.String(32), nullable=True),
+    sa.Column("speed_kmh", sa.Float, nullable=True),
+    sa.Column("course_deg", sa.Float, nullable=True),
+    sa.Column("altitude_m", sa.Float, nullable=True),
+    sa.Column("accuracy_m", sa.Float, nullable=True),
+    sa.Column("hdop", sa.Float, nullable=True),
+    sa.Column("satellites", sa.Integer, nullable=True),
+    sa.Column("battery_pct", sa.Float, nullable=True),
+    sa.Column("charging", sa.Boolean, nullable=True),
+    sa.Column("steps", sa.Integer, nullable=True),
+    sa.Column("heart_rate_bpm", sa.Float, nullable=True),
+    sa.Column("spo2_pct", sa.Float, nullable=True),
+    sa.Column("temperature_c", sa.Float, nullable=True),
+    sa.Column("alarms", sa.String(200), nullable=True),
+    sa.Column("extras", sa.Text, nullable=True),
+    sa.Index("ix_readings_wearer_time", "wearer_id", "time_us"),
+    sa.Index("ix_readings_device_time", "device_id", "time_us"),
+)
+
+ACTIVE_ALERT = "status IN ('open', 'acknowledged')"
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("wearer_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("opened_at_us", sa.BigInteger, nullable=False),
+    sa.Column("last_event_at_us", sa.BigInteger, nullable=False),
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("acknowledged_at_us", sa.BigInteger, nullable=True),
+    sa.Column("acknowledged_by", sa.String(36), nullable=True),
+    sa.Column("resolved_at_us", sa.BigInteger, nullable=True),
+    sa.Column("resolved_by", sa.String(36), nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index("ix_alerts_org_status_opened", "org_id", "status", "opened_at_us"),
+    # One active alert per wearer and kind: repeats attach to it (enforced by the database, so it holds
+    # however the pipeline is partitioned).
+    sa.Index(
+        "ux_alerts_active_wearer_kind",
+        "wearer_id",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text(ACTIVE_ALERT),
+        postgresql_where=sa.text(ACTIVE_ALERT),
+    ),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("wearer_id", sa.String(36), nullable=True),
+    sa.Column("device_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("alert_id", sa.String(36), nullable=True, index=True),
+    sa.Column("details", sa.Text, nullable=True),
+    sa.Index("ix_events_org_time", "org_id", "time_us"),
+    sa.Index("ix_events_wearer_time", "wearer_id", "time_us"),
+)

@@ -1,0 +1,310 @@
+"""The store implementation shared by both backends (SQLAlchemy Core queries, one writer thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+import sqlalchemy as sa
+
+from geosentinel.model import (
+    Alert,
+    AlertStatus,
+    Device,
+    Event,
+    EventKind,
+    Locale,
+    Organisation,
+    Region,
+    Role,
+    User,
+    Wearer,
+)
+from geosentinel.store import migrate, schema
+from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
+from geosentinel.store.ingest import IngestSql
+from geosentinel.store.schema import from_us, to_us
+from geosentinel.store.writer import BatchWriter
+
+T = TypeVar("T")
+
+
+def _now_us() -> int:
+    # Creation stamps on directory rows only; pipeline times always come from the caller.
+    return to_us(datetime.now(UTC))
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class SqlStore:
+    """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
+
+    dialect: str
+
+    def __init__(self, engine: sa.Engine, placeholder: str) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sql = IngestSql(placeholder)
+        self._writer = BatchWriter(engine)
+
+    # Lifecycle -----------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        migrate.upgrade(self.engine)
+
+    def close(self) -> None:
+        self._writer.close()
+        self.engine.dispose()
+
+    # Ingest --------------------------------------------------------------------------------------
+    async def ingest(self, batch: IngestBatch) -> None:
+        await asyncio.wrap_future(self._writer.submit(lambda c: self._sql.write(c, batch)))
+
+    def ingest_now(self, batch: IngestBatch) -> None:
+        self._writer.run(lambda c: self._sql.write(c, batch))
+
+    def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+        try:
+            return self._writer.run(fn)
+        except sa.exc.IntegrityError as exc:
+            raise StoreError(f"conflicts with existing data: {exc.orig}") from exc
+
+    def _read(self, query: sa.Executable) -> list[sa.Row[tuple[object, ...]]]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
+
+    def _read_one(self, query: sa.Executable) -> sa.Row[tuple[object, ...]] | None:
+        rows = self._read(query)
+        return rows[0] if rows else None
+
+    # Organisations and users ---------------------------------------------------------------------
+    def create_org(self, name: str, region: Region, timezone: str, locale: Locale) -> Organisation:
+        org = Organisation(_new_id(), name, region, timezone, locale)
+        values: dict[str, Any] = {"id": org.id, "name": name, "region": region.value, "timezone": timezone}
+        values |= {"locale": locale.value, "created_us": _now_us()}
+        self._write(lambda c: c.execute(schema.organisations.insert().values(**values)))
+        return org
+
+    def org_by_name(self, name: str) -> Organisation | None:
+        return _org(
+            self._read_one(sa.select(schema.organisations).where(schema.organisations.c.name == name))
+        )
+
+    def org(self, org_id: str) -> Organisation | None:
+        return _org(
+            self._read_one(sa.select(schema.organisations).where(schema.organisations.c.id == org_id))
+        )
+
+    def create_user(self, org_id: str, email: str, password_hash: str, role: Role, display_name: str) -> User:
+        user = User(_new_id(), org_id, email.lower(), role, display_name)
+        values: dict[str, Any] = {"id": user.id, "org_id": org_id, "email": user.email, "password_hash": password_hash}
+        values |= {"role": role.value, "display_name": display_name, "created_us": _now_us()}
+        self._write(lambda c: c.execute(schema.users.insert().values(**values)))
+        return user
+
+    def user_by_email(self, email: str) -> tuple[User, str] | None:
+        row = self._read_one(sa.select(schema.users).where(schema.users.c.email == email.lower()))
+        return None if row is None else (_user(row), row.password_hash)
+
+    def create_token(self, user_id: str, token_hash: str, label: str) -> str:
+        token_id = _new_id()
+        values: dict[str, Any] = {"id": token_id, "user_id": user_id, "token_hash": token_hash, "label": label}
+        values["created_us"] = _now_us()
+        self._write(lambda c: c.execute(schema.tokens.insert().values(**values)))
+        return token_id
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        t, u = schema.tokens, schema.users
+        query = (
+            sa.select(u)
+            .join(t, t.c.user_id == u.c.id)
+            .where(t.c.token_hash == token_hash, t.c.revoked_us.is_(None))
+        )
+        row = self._read_one(query)
+        return None if row is None else _user(row)
+
+    def link_wearer(self, user_id: str, wearer_id: str) -> None:
+        values = {"user_id": user_id, "wearer_id": wearer_id}
+        self._write(lambda c: c.execute(schema.user_wearers.insert().values(**values)))
+
+    def linked_wearers(self, user_id: str) -> frozenset[str]:
+        uw = schema.user_wearers
+        return frozenset(r.wearer_id for r in self._read(sa.select(uw).where(uw.c.user_id == user_id)))
+
+    # Wearers and devices -------------------------------------------------------------------------
+    def create_wearer(self, org_id: str, name: str) -> Wearer:
+        wearer = Wearer(_new_id(), org_id, name)
+        values = {"id": wearer.id, "org_id": org_id, "name": name, "created_us": _now_us()}
+        self._write(lambda c: c.execute(schema.wearers.insert().values(**values)))
+        return wearer
+
+    def wearers(self, scope: Scope) -> list[Wearer]:
+        w = schema.wearers
+        query = _scoped(sa.select(w), w, scope).order_by(w.c.name)
+        return [Wearer(r.id, r.org_id, r.name) for r in self._read(query)]
+
+    def wearer(self, scope: Scope, wearer_id: str) -> Wearer | None:
+        w = schema.wearers
+        row = self._read_one(_scoped(sa.select(w), w, scope).where(w.c.id == wearer_id))
+        return None if row is None else Wearer(row.id, row.org_id, row.name)
+
+    def create_device(
+        self,
+        org_id: str,
+        wearer_id: str | None,
+        unique_id: str,
+        protocol: str,
+        model: str | None = None,
+        timezone: str | None = None,
+    ) -> Device:
+        device = Device(_new_id(), org_id, wearer_id, unique_id, protocol, model, timezone)
+        values: dict[str, Any] = {"id": device.id, "org_id": org_id, "wearer_id": wearer_id, "unique_id": unique_id}
+        values |= {"protocol": protocol, "model": model, "timezone": timezone, "created_us": _now_us()}
+        self._write(lambda c: c.execute(schema.devices.insert().values(**values)))
+        return device
+
+    def device_by_unique_id(self, unique_id: str) -> Device | None:
+        d = schema.devices
+        return _device(self._read_one(sa.select(d).where(d.c.unique_id == unique_id)))
+
+    def devices(self, scope: Scope) -> list[Device]:
+        d = schema.devices
+        rows = self._read(_scoped(sa.select(d), d, scope).order_by(d.c.unique_id))
+        return [dev for dev in map(_device, rows) if dev is not None]
+
+    def device_state(self, device_id: str) -> DeviceState | None:
+        s = schema.device_state
+        row = self._read_one(sa.select(s).where(s.c.device_id == device_id))
+        if row is None:
+            return None
+        fix_time = None if row.fix_time_us is None else from_us(row.fix_time_us)
+        return DeviceState(
+            row.device_id, from_us(row.last_seen_us), fix_time, row.fix_latitude, row.fix_longitude,
+            row.battery_pct, row.detectors,
+        )  # fmt: skip
+
+    # Queries -------------------------------------------------------------------------------------
+    def alerts(
+        self,
+        scope: Scope,
+        status: AlertStatus | None = None,
+        kind: EventKind | None = None,
+        wearer_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Alert]:
+        a = schema.alerts
+        query = _scoped(sa.select(a), a, scope)
+        if status is not None:
+            query = query.where(a.c.status == status.value)
+        if kind is not None:
+            query = query.where(a.c.kind == kind.value)
+        if wearer_id is not None:
+            query = query.where(a.c.wearer_id == wearer_id)
+        query = query.order_by(a.c.opened_at_us.desc(), a.c.id).limit(limit).offset(offset)
+        return [_alert(r) for r in self._read(query)]
+
+    def alert(self, scope: Scope, alert_id: str) -> Alert | None:
+        a = schema.alerts
+        row = self._read_one(_scoped(sa.select(a), a, scope).where(a.c.id == alert_id))
+        return None if row is None else _alert(row)
+
+    def positions(
+        self,
+        scope: Scope,
+        wearer_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+        include_rejected: bool = False,
+    ) -> list[Position]:
+        r = schema.readings
+        query = _scoped(sa.select(r), r, scope).where(r.c.wearer_id == wearer_id, r.c.latitude.is_not(None))
+        if not include_rejected:
+            query = query.where(r.c.rejected.is_(None))
+        if since is not None:
+            query = query.where(r.c.time_us >= to_us(since))
+        if until is not None:
+            query = query.where(r.c.time_us < to_us(until))
+        query = query.order_by(r.c.time_us.desc(), r.c.id.desc()).limit(limit)
+        return [
+            Position(
+                from_us(x.time_us),
+                from_us(x.received_us),
+                x.device_id,
+                x.latitude,
+                x.longitude,
+                x.accuracy_m,
+                x.speed_kmh,
+                x.battery_pct,
+                x.rejected,
+            )
+            for x in self._read(query)
+        ]
+
+    def events(
+        self, scope: Scope, wearer_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Event]:
+        e = schema.events
+        query = _scoped(sa.select(e), e, scope)
+        if wearer_id is not None:
+            query = query.where(e.c.wearer_id == wearer_id)
+        query = query.order_by(e.c.time_us.desc(), e.c.id.desc()).limit(limit).offset(offset)
+        return [_event(r) for r in self._read(query)]
+
+    def count_readings(self, device_id: str | None = None) -> int:
+        r = schema.readings
+        query = sa.select(sa.func.count()).select_from(r)
+        if device_id is not None:
+            query = query.where(r.c.device_id == device_id)
+        row = self._read_one(query)
+        return int(row[0]) if row is not None else 0  # type: ignore[call-overload]
+
+
+SelectT = TypeVar("SelectT", bound=sa.Select[tuple[object, ...]])
+
+
+def _scoped(query: SelectT, table: sa.Table, scope: Scope) -> SelectT:
+    """Restrict a query to the caller's organisation (and wearers, for family members)."""
+    query = query.where(table.c.org_id == scope.org_id)
+    if scope.wearer_ids is not None:
+        column = table.c.id if table.name == "wearers" else table.c.wearer_id
+        query = query.where(column.in_(sorted(scope.wearer_ids)))
+    return query
+
+
+def _org(row: sa.Row[tuple[object, ...]] | None) -> Organisation | None:
+    if row is None:
+        return None
+    return Organisation(row.id, row.name, Region(row.region), row.timezone, Locale(row.locale))
+
+
+def _user(row: sa.Row[tuple[object, ...]]) -> User:
+    return User(row.id, row.org_id, row.email, Role(row.role), row.display_name)
+
+
+def _device(row: sa.Row[tuple[object, ...]] | None) -> Device | None:
+    if row is None:
+        return None
+    return Device(row.id, row.org_id, row.wearer_id, row.unique_id, row.protocol, row.model, row.timezone)
+
+
+def _alert(row: sa.Row[tuple[object, ...]]) -> Alert:
+    return Alert(
+        row.id, row.org_id, row.wearer_id, EventKind(row.kind), AlertStatus(row.status),
+        from_us(row.opened_at_us), from_us(row.last_event_at_us), row.event_count,
+        row.latitude, row.longitude,
+    )  # fmt: skip
+
+
+def _event(row: sa.Row[tuple[object, ...]]) -> Event:
+    details = orjson.loads(row.details) if row.details else {}
+    return Event(
+        row.org_id, row.wearer_id, row.device_id, EventKind(row.kind), from_us(row.time_us),
+        from_us(row.received_us), row.latitude, row.longitude, details,
+    )  # fmt: skip

@@ -1,0 +1,41 @@
+"""The embedded default: one SQLite file in WAL mode, written by a single thread.
+
+``synchronous=FULL`` makes every commit durable before a device is acknowledged; the cost of the fsync is
+shared by all the readings of a group commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from geosentinel.store.sql import SqlStore
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (pysqlite's own handling
+    # would defer BEGIN and break savepoints).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _on_begin(connection: sa.Connection) -> None:
+    # IMMEDIATE takes the write lock up front, so a CLI command and the service never deadlock.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqliteStore(SqlStore):
+    def __init__(self, url: str) -> None:
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, pool_size=8, max_overflow=8)
+        sa.event.listen(engine, "connect", _on_connect)
+        sa.event.listen(engine, "begin", _on_begin)
+        super().__init__(engine, placeholder="?")

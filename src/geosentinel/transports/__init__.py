@@ -1,0 +1,1 @@
+"""I/O only: sockets and HTTP servers that feed decoders and write replies back."""
