@@ -3,41 +3,35 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-import sqlalchemy as sa
 
 from geosentinel.store import Store, open_store
+from geosentinel.testing import fresh_postgres_database
 
 POSTGRES_ENV = "GEOSENTINEL_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def postgres_admin_url() -> str:
+def new_database(backend: str, folder: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'gs.db'}"
     url = os.environ.get(POSTGRES_ENV)
-    if not url:
+    if not url:  # a missing server is a failure, never a skip
         pytest.fail(f"{POSTGRES_ENV} is not set: run the suite with `make test`, which starts PostgreSQL")
-    return url
+    return fresh_postgres_database(url)
 
 
-def fresh_postgres_database() -> str:
-    """A new, empty database on the test server; returns its URL."""
-    admin = sa.make_url(postgres_admin_url())
-    name = f"gs_{uuid.uuid4().hex[:12]}"
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return admin.set(database=name).render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gs.db'}"
-    return fresh_postgres_database()
+    return new_database(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return new_database(request.param, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture

@@ -102,7 +102,12 @@ class SqlStore:
 
     def create_user(self, org_id: str, email: str, password_hash: str, role: Role, display_name: str) -> User:
         user = User(_new_id(), org_id, email.lower(), role, display_name)
-        values: dict[str, Any] = {"id": user.id, "org_id": org_id, "email": user.email, "password_hash": password_hash}
+        values: dict[str, Any] = {
+            "id": user.id,
+            "org_id": org_id,
+            "email": user.email,
+            "password_hash": password_hash,
+        }
         values |= {"role": role.value, "display_name": display_name, "created_us": _now_us()}
         self._write(lambda c: c.execute(schema.users.insert().values(**values)))
         return user
@@ -113,7 +118,12 @@ class SqlStore:
 
     def create_token(self, user_id: str, token_hash: str, label: str) -> str:
         token_id = _new_id()
-        values: dict[str, Any] = {"id": token_id, "user_id": user_id, "token_hash": token_hash, "label": label}
+        values: dict[str, Any] = {
+            "id": token_id,
+            "user_id": user_id,
+            "token_hash": token_hash,
+            "label": label,
+        }
         values["created_us"] = _now_us()
         self._write(lambda c: c.execute(schema.tokens.insert().values(**values)))
         return token_id
@@ -163,7 +173,12 @@ class SqlStore:
         timezone: str | None = None,
     ) -> Device:
         device = Device(_new_id(), org_id, wearer_id, unique_id, protocol, model, timezone)
-        values: dict[str, Any] = {"id": device.id, "org_id": org_id, "wearer_id": wearer_id, "unique_id": unique_id}
+        values: dict[str, Any] = {
+            "id": device.id,
+            "org_id": org_id,
+            "wearer_id": wearer_id,
+            "unique_id": unique_id,
+        }
         values |= {"protocol": protocol, "model": model, "timezone": timezone, "created_us": _now_us()}
         self._write(lambda c: c.execute(schema.devices.insert().values(**values)))
         return device

@@ -1,0 +1,132 @@
+"""Test support shipped with the package: run the real service in a child process, provision tenants.
+
+Used by the test suite and the benchmarks (never by the service itself). No pytest import here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+
+from geosentinel.auth import hash_password, new_token
+from geosentinel.model import Locale, Region, Role
+from geosentinel.store import open_store
+
+TEST_PASSWORD = "Correct-Horse-9"  # noqa: S105 (throwaway accounts in throwaway databases)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_postgres_database(admin_url: str) -> str:
+    """Create a new, empty database on the server of ``admin_url``; return its URL."""
+    admin = sa.make_url(admin_url)
+    name = f"gs_{uuid.uuid4().hex[:12]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    db_url: str
+    org_id: str
+    wearer_id: str
+    device_id: str
+    token: str
+
+
+def provision(db_url: str, org: str, unique_id: str, email: str) -> Tenant:
+    """An organisation with an admin (and a bearer token), one wearer and one OsmAnd device."""
+    store = open_store(db_url)
+    try:
+        o = store.create_org(org, Region.EU, "Europe/Paris", Locale.FR)
+        user = store.create_user(o.id, email, hash_password(TEST_PASSWORD), Role.ADMIN, "Admin")
+        token, digest = new_token()
+        store.create_token(user.id, digest, "test")
+        wearer = store.create_wearer(o.id, "Jeanne Test")
+        device = store.create_device(o.id, wearer.id, unique_id, "osmand")
+    finally:
+        store.close()
+    return Tenant(db_url, o.id, wearer.id, device.id, token)
+
+
+def add_devices(db_url: str, org_id: str, unique_ids: list[str]) -> list[tuple[str, str]]:
+    """One new wearer per OsmAnd device; returns (wearer id, device id) pairs."""
+    store = open_store(db_url)
+    try:
+        out = []
+        for unique_id in unique_ids:
+            wearer = store.create_wearer(org_id, f"Wearer {unique_id}")
+            device = store.create_device(org_id, wearer.id, unique_id, "osmand")
+            out.append((wearer.id, device.id))
+        return out
+    finally:
+        store.close()
+
+
+class ServiceProcess:
+    """``geosentinel serve`` in a child process, on free loopback ports."""
+
+    def __init__(self, db_url: str, log_path: Path, *extra_args: str) -> None:
+        self.db_url = db_url
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.http_port = free_port()
+        self.osmand_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def osmand(self) -> str:
+        return f"http://127.0.0.1:{self.osmand_port}"
+
+    def start(self, timeout_s: float = 60) -> ServiceProcess:
+        args = [sys.executable, "-m", "geosentinel", "serve", "--db", self.db_url, *self.extra_args]
+        args += ["--http-port", str(self.http_port), "--osmand-port", str(self.osmand_port)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())  # noqa: S603
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.api}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"service did not start: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
