@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from geosentinel.store import Store, open_store
-from geosentinel.testing import fresh_postgres_database
+if TYPE_CHECKING:
+    from geosentinel.store import Store
+
 
 POSTGRES_ENV = "GEOSENTINEL_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -21,6 +23,8 @@ def new_database(backend: str, folder: Path) -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:  # a missing server is a failure, never a skip
         pytest.fail(f"{POSTGRES_ENV} is not set: run the suite with `make test`, which starts PostgreSQL")
+    from geosentinel.testing import fresh_postgres_database  # lazily: pure-core tests stay fast
+
     return fresh_postgres_database(url)
 
 
@@ -36,6 +40,8 @@ def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
+    from geosentinel.store import open_store
+
     s = open_store(db_url)
     yield s
     s.close()

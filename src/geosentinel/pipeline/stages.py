@@ -15,7 +15,7 @@ from datetime import datetime
 
 from geosentinel.detect.alarms import alarm_events
 from geosentinel.model import Device, DeviceMessage, Event, Reading
-from geosentinel.pipeline.fixfilter import FixLimits, LastFix, check_fix
+from geosentinel.pipeline.fixfilter import FixLimits, LastFix, check_fix, check_time
 from geosentinel.pipeline.normalise import message_time
 from geosentinel.store import Store
 from geosentinel.store.base import DeviceState
@@ -82,8 +82,9 @@ def _check(
         assert state.fix_latitude is not None and state.fix_longitude is not None
         last = LastFix(state.fix_time, state.fix_latitude, state.fix_longitude)
     rejected = check_fix(message, time, received_at, last, limits)
-    if rejected is not None and rejected.value.startswith("time_"):
-        time = received_at  # a clock that is wildly off must not misplace the reading in the history
+    if check_time(time, received_at, limits) is not None:
+        # A clock that is wildly off must not misplace the reading (or an SOS without a fix) in history.
+        time = received_at
     return Reading(device, message, time, received_at, None if rejected is None else rejected.value)
 
 
