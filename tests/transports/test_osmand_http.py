@@ -1,0 +1,103 @@
+"""Fuzz the OsmAnd endpoint in-process (real pipeline, real SQLite store): any request gets a non-5xx answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geosentinel.clock import SystemClock
+from geosentinel.pipeline.runner import Pipeline
+from geosentinel.store import Store, open_store
+from geosentinel.testing import add_devices, provision
+from geosentinel.transports.osmand_http import OsmAndApp
+
+UID = "400000000000001"
+
+
+class Harness:
+    """An event loop running the pipeline, and the ASGI app in front of it."""
+
+    def __init__(self, store: Store) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pipeline = Pipeline(store, SystemClock())
+        self.loop.run_until_complete(self._start())
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=OsmAndApp(self.pipeline, 4096)),
+                                        base_url="http://osmand")  # fmt: skip
+
+    async def _start(self) -> None:
+        self.pipeline.start()
+
+    def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+        return self.loop.run_until_complete(self.client.request(method, url, **kwargs))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.run_until_complete(self.pipeline.stop())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'gs.db'}"
+    tenant = provision(db_url, "Fuzz", UID, "f@example.org")
+    add_devices(db_url, tenant.org_id, ["400000000000002"])
+    store = open_store(db_url)
+    h = Harness(store)
+    yield h
+    h.close()
+    store.close()
+
+
+QUERY_KEYS = st.sampled_from(["id", "deviceid", "lat", "lon", "timestamp", "speed", "batt", "alarm", "location",
+                              "accuracy", "valid", "bearing", "cell", "x"])  # fmt: skip
+QUERY_VALUES = st.one_of(
+    st.sampled_from([UID, "400000000000002", "43.3", "-91", "1e308", "nan", "", "sos", "1700000000", "true"]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(params=st.lists(st.tuples(QUERY_KEYS, QUERY_VALUES), max_size=8))
+def test_any_query_is_answered_without_a_server_error(
+    harness: Harness, params: list[tuple[str, str]]
+) -> None:
+    response = harness.request("GET", "/", params=params)
+    assert response.status_code in (200, 400, 404), response.text
+    if response.status_code != 200:
+        assert response.text  # every refusal says why
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "",
+            "application/json; charset=latin-1",
+            "multipart/form-data",
+        ]
+    ),  # fmt: skip
+    body=st.one_of(st.binary(max_size=5000), st.text(max_size=300).map(str.encode)),
+)
+def test_any_body_is_answered_without_a_server_error(
+    harness: Harness, method: str, content_type: str, body: bytes
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = harness.request(method, "/", content=body, headers=headers)
+    assert 200 <= response.status_code < 500, response.text
+    if len(body) > 4096:
+        assert response.status_code == 413
+
+
+def test_the_endpoint_still_stores_after_the_fuzzing(harness: Harness) -> None:
+    response = harness.request("GET", "/", params={"id": UID, "lat": "43.3", "lon": "5.37"})
+    assert response.status_code == 200
+    assert harness.pipeline.store.count_readings() >= 1
