@@ -1,4 +1,4 @@
-"""Malformed OsmAnd requests over real sockets: a clear 4xx, never a 500, and good readings around them kept."""
+"""Malformed OsmAnd requests over real sockets: a clear 4xx, never a 500; good readings around them kept."""
 
 from __future__ import annotations
 
