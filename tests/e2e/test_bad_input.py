@@ -37,7 +37,7 @@ BAD_REQUESTS = [
         b'{"device_id": "x", "location": 3}',
         "location",
         id="json-wrong-type",
-    ),  # fmt: skip
+    ),
     pytest.param("POST", "/", {"content-type": "text/xml"}, b"<a/>", "content type", id="wrong-content-type"),
     pytest.param("POST", "/", {"content-type": "application/json"}, b"\xff\xfe\x00", "", id="not-utf8"),
 ]

@@ -106,7 +106,7 @@ CONTENT_TYPES = [
             "application/json; charset=latin-1",
             "multipart/form-data",
         ]
-    ),  # fmt: skip
+    ),
     body=st.one_of(st.binary(max_size=5000), st.text(max_size=300).map(str.encode)),
 )
 def test_any_body_is_answered_without_a_server_error(
