@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from geosentinel import __version__
@@ -19,9 +23,14 @@ from geosentinel.api.routes import alerts, devices, events, health, wearers
 from geosentinel.clock import Clock, SystemClock
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.store import Store, open_store
-from geosentinel.transports.osmand_http import OsmAndApp
+from geosentinel.transports.http_gateway import start_gateway
+from geosentinel.transports.link import LinkServer
+from geosentinel.transports.osmand_http import OsmAndHandler
+from geosentinel.transports.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,7 @@ class Settings:
     http_port: int = 8000
     osmand_port: int = 5055
     partitions: int = 4
+    gateway_workers: int = 0  # 0: device gateways run in this process
 
 
 def create_api(store: Store, pipeline: Pipeline | None = None) -> FastAPI:
@@ -58,9 +68,58 @@ class _Server(uvicorn.Server):
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", http="httptools"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="httptools",
+        proxy_headers=False,  # devices talk to us directly; trusting X-Forwarded-* is opt-in behind a proxy
     )
     return _Server(config)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run the service's event loop (uvloop: the ingest path is event-loop bound)."""
+    # The store writer thread gives up the GIL around every SQLite/PostgreSQL call and must take it back
+    # from a busy event loop; at the default 5 ms switch interval a commit waited ~40 ms for the GIL
+    # (measured: docs/benchmarks.md). 0.5 ms keeps commits prompt at a negligible switching cost.
+    sys.setswitchinterval(0.0005)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+@contextlib.asynccontextmanager
+async def device_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[None]:
+    """The device-facing listeners: in this process, or in worker processes linked to this one."""
+    if settings.gateway_workers == 0:
+        gateway = await start_gateway(OsmAndHandler(pipeline), settings.host, settings.osmand_port)
+        try:
+            yield
+        finally:
+            gateway.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="geosentinel-link-") as folder:  # created 0700
+        link = LinkServer(pipeline)
+        link_path = str(Path(folder) / "link.sock")
+        link_server = await link.start(link_path)
+        pool = WorkerPool(settings.gateway_workers, link_path, settings.host, settings.osmand_port)
+        pool.start()
+        try:
+            await _wait_for(lambda: link.connected >= settings.gateway_workers, "gateway workers")
+            yield
+        finally:
+            await pool.stop()
+            link_server.close()
+
+
+async def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"{what} did not start within {timeout_s:.0f} s")
+        await asyncio.sleep(0.05)
 
 
 async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
@@ -68,31 +127,26 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     store = await asyncio.to_thread(open_store, settings.db_url)
     pipeline = Pipeline(store, clock or SystemClock(), partitions=settings.partitions)
     pipeline.start()
-    servers = [
-        _server(create_api(store, pipeline), settings.host, settings.http_port),
-        _server(OsmAndApp(pipeline), settings.host, settings.osmand_port),
-    ]
+    api = _server(create_api(store, pipeline), settings.host, settings.http_port)
     stop = asyncio.Event()
-    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(s.serve()) for s in servers]
-    tasks.append(asyncio.create_task(stop.wait()))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        while not all(s.started for s in servers) and not stop.is_set():
-            if any(t.done() for t in tasks):
-                raise RuntimeError("a server failed to start (port in use?)")
-            await asyncio.sleep(0.02)
-        log.info("serving API on %s:%d, OsmAnd on %s:%d", settings.host, settings.http_port,
-                 settings.host, settings.osmand_port)  # fmt: skip
-        if ready is not None:
-            ready.set()
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        async with device_gateways(settings, pipeline):
+            tasks = [asyncio.create_task(api.serve()), asyncio.create_task(stop.wait())]
+            await _wait_for(lambda: api.started or any(t.done() for t in tasks), "the API")
+            if not api.started:
+                raise RuntimeError(f"the API could not listen on {settings.host}:{settings.http_port}")
+            log.info("serving API on %s:%d, OsmAnd on %s:%d", settings.host, settings.http_port,
+                     settings.host, settings.osmand_port)  # fmt: skip
+            if ready is not None:
+                ready.set()
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            api.should_exit = True
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        for s in servers:
-            s.should_exit = True
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await pipeline.stop()

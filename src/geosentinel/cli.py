@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from geosentinel.app import Settings, serve
+from geosentinel.app import Settings, run, serve
 from geosentinel.auth import WeakPassword, hash_password, new_token
 from geosentinel.model import Locale, Region, Role
 from geosentinel.protocols import REGISTRY, osmand
@@ -61,10 +61,33 @@ def serve_command(
     http_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_HTTP_PORT", help="API and docs.")] = 8000,
     osmand_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_OSMAND_PORT")] = 5055,
     partitions: Annotated[int, typer.Option(min=1, max=64, help="Pipeline partitions.")] = 4,
+    gateway_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=32,
+            envvar="GEOSENTINEL_GATEWAY_WORKERS",
+            help="Processes that parse and decode device traffic (0: all in this process).",
+        ),
+    ] = 0,
 ) -> None:
     """Run the API and the device gateways."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(Settings(db, host, http_port, osmand_port, partitions)))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    run(serve(Settings(db, host, http_port, osmand_port, partitions, gateway_workers)))
+
+
+@app.command("gateway-worker", hidden=True)
+def gateway_worker(
+    link: Annotated[str, typer.Option(help="The core's link socket.")],
+    host: Annotated[str, typer.Option()],
+    osmand_port: Annotated[int, typer.Option()],
+) -> None:
+    """A device-gateway worker process (started by `serve --gateway-workers`)."""
+    from geosentinel.transports.workers import run_worker
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(run_worker(link, host, osmand_port))
 
 
 @app.command()
@@ -235,7 +258,7 @@ def demo(
     from geosentinel.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_demo(data_dir, devices, host, http_port, osmand_port))
+    run(run_demo(data_dir, devices, host, http_port, osmand_port))
 
 
 def main() -> None:

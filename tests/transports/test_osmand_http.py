@@ -1,4 +1,4 @@
-"""Fuzz the OsmAnd endpoint in-process (real pipeline and SQLite store): no request gets a 5xx."""
+"""Fuzz the OsmAnd endpoint over loopback (real gateway, pipeline and SQLite store): never a 5xx."""
 
 from __future__ import annotations
 
@@ -14,29 +14,34 @@ from geosentinel.clock import SystemClock
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.store import Store, open_store
 from geosentinel.testing import add_devices, provision
-from geosentinel.transports.osmand_http import OsmAndApp
+from geosentinel.transports.http_gateway import GatewayLimits, start_gateway
+from geosentinel.transports.osmand_http import OsmAndHandler
 
 UID = "400000000000001"
 
 
 class Harness:
-    """An event loop running the pipeline, and the ASGI app in front of it."""
+    """An event loop running the pipeline and the device gateway on an ephemeral loopback port."""
 
     def __init__(self, store: Store) -> None:
         self.loop = asyncio.new_event_loop()
         self.pipeline = Pipeline(store, SystemClock())
-        self.loop.run_until_complete(self._start())
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=OsmAndApp(self.pipeline, 4096)),
-                                        base_url="http://osmand")  # fmt: skip
+        self.server = self.loop.run_until_complete(self._start())
+        port = self.server.sockets[0].getsockname()[1]
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
-    async def _start(self) -> None:
+    async def _start(self) -> asyncio.Server:
         self.pipeline.start()
+        limits = GatewayLimits(max_body_bytes=4096)
+        return await start_gateway(OsmAndHandler(self.pipeline), "127.0.0.1", 0, limits)
 
     def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
         return self.loop.run_until_complete(self.client.request(method, url, **kwargs))  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
+        self.server.close()
+        self.loop.run_until_complete(self.server.wait_closed())
         self.loop.run_until_complete(self.pipeline.stop())
         self.loop.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from geosentinel.detect.alarms import alarm_events
@@ -27,16 +27,19 @@ DETECTORS: tuple[tuple[str, Detector], ...] = (("alarms", alarm_events),)
 
 
 class DeviceStates:
-    """In-memory copy of the committed per-device state, loaded lazily from the store."""
+    """In-memory per-device state, loaded lazily from the store and ahead of it by at most the batches
+    in flight."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._states: dict[str, DeviceState | None] = {}
 
     async def load(self, device_ids: Sequence[str]) -> None:
-        missing = {d for d in device_ids if d not in self._states}
-        for device_id in missing:
-            self._states[device_id] = await asyncio.to_thread(self._store.device_state, device_id)
+        missing = sorted({d for d in device_ids if d not in self._states})
+        if missing:  # one query for the whole batch: a cold start must not stall on a read per device
+            found = await asyncio.to_thread(self._store.device_states, missing)
+            for device_id in missing:
+                self._states[device_id] = found.get(device_id)
 
     def get(self, device_id: str) -> DeviceState | None:
         return self._states.get(device_id)
@@ -44,6 +47,11 @@ class DeviceStates:
     def apply(self, states: Sequence[DeviceState]) -> None:
         for state in states:
             self._states[state.device_id] = state
+
+    def forget(self, device_ids: Sequence[str]) -> None:
+        """Drop cached states (after a failed commit) so they are reloaded from the store."""
+        for device_id in device_ids:
+            self._states.pop(device_id, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +108,17 @@ def _detect(reading: Reading) -> list[Event]:
 
 def _next_state(state: DeviceState | None, reading: Reading) -> DeviceState:
     m = reading.message
-    if state is None:
-        state = DeviceState(reading.device.id, reading.received_at)
-    state = replace(state, last_seen=max(state.last_seen, reading.received_at))
-    if m.battery_pct is not None:
-        state = replace(state, battery_pct=m.battery_pct)
+    previous = state or DeviceState(reading.device.id, reading.received_at)
+    fix_time, fix_lat, fix_lon = previous.fix_time, previous.fix_latitude, previous.fix_longitude
     # A late (out-of-order) fix is stored but does not move the wearer back in time.
-    newer = state.fix_time is None or reading.time >= state.fix_time
-    if reading.position_ok and newer:
-        state = replace(state, fix_time=reading.time, fix_latitude=m.latitude, fix_longitude=m.longitude)
-    return state
+    if reading.position_ok and (fix_time is None or reading.time >= fix_time):
+        fix_time, fix_lat, fix_lon = reading.time, m.latitude, m.longitude
+    return DeviceState(
+        previous.device_id,
+        max(previous.last_seen, reading.received_at),
+        fix_time,
+        fix_lat,
+        fix_lon,
+        previous.battery_pct if m.battery_pct is None else m.battery_pct,
+        previous.detectors,
+    )

@@ -31,19 +31,60 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
+class MultiRowInsert:
+    """``INSERT … VALUES (…), (…), …`` for up to ``max_rows`` rows per statement.
+
+    One statement per chunk instead of ``executemany`` (SQLite): the sqlite3 module releases and re-takes
+    the GIL around every row it steps, and while the event loop is busy each re-take can wait a whole
+    switch interval. One step per few hundred rows keeps the writer thread from stalling. PostgreSQL keeps
+    ``executemany``, which psycopg pipelines and which plans far faster than huge VALUES lists.
+    """
+
+    def __init__(
+        self, table: str, columns: Sequence[str], placeholder: str, suffix: str = "", multirow: bool = True
+    ) -> None:
+        self._multirow = multirow
+        self._head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 (constant names)
+        self._row = "(" + ", ".join([placeholder] * len(columns)) + ")"
+        self._suffix = suffix
+        # SQLite allows 32,766 parameters per statement; stay well below for every backend.
+        self.max_rows = max(1, 16_000 // len(columns))
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        statement = self._sql.get(rows)
+        if statement is None:
+            statement = self._head + ", ".join([self._row] * rows) + self._suffix
+            self._sql[rows] = statement
+        return statement
+
+    def execute(self, connection: sa.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+        if not self._multirow:
+            connection.exec_driver_sql(self.sql(1), list(rows))
+            return
+        for start in range(0, len(rows), self.max_rows):
+            chunk = rows[start : start + self.max_rows]
+            params = tuple(value for row in chunk for value in row)
+            connection.exec_driver_sql(self.sql(len(chunk)), params)
+
+
 class IngestSql:
     """The statements of the hot path for one DBAPI parameter style (``?`` or ``%s``)."""
 
-    def __init__(self, placeholder: str) -> None:
+    def __init__(self, placeholder: str, multirow: bool) -> None:
         def insert(table: str, columns: Sequence[str]) -> str:
             marks = ", ".join([placeholder] * len(columns))
             return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (constant names)
 
-        self.readings = insert("readings", READING_COLUMNS)
+        self.readings = MultiRowInsert("readings", READING_COLUMNS, placeholder, multirow=multirow)
         self.events = insert("events", EVENT_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
-        self.states = (
-            f"{insert('device_state', STATE_COLUMNS)} ON CONFLICT (device_id) DO UPDATE SET {updates}"
+        self.states = MultiRowInsert(
+            "device_state",
+            STATE_COLUMNS,
+            placeholder,
+            f" ON CONFLICT (device_id) DO UPDATE SET {updates}",
+            multirow=multirow,
         )
         p = placeholder
         # One active alert per wearer and kind: a repeat bumps the count of the active one.
@@ -59,11 +100,13 @@ class IngestSql:
 
     def write(self, connection: sa.Connection, batch: IngestBatch) -> None:
         if batch.readings:
-            connection.exec_driver_sql(self.readings, [reading_row(r) for r in batch.readings])
+            self.readings.execute(connection, [reading_row(r) for r in batch.readings])
         for event in batch.events:
             self._write_event(connection, event, batch)
         if batch.states:
-            connection.exec_driver_sql(self.states, [state_row(s) for s in batch.states])
+            # One row per device: a statement may not upsert the same row twice (PostgreSQL refuses).
+            latest = {state.device_id: state for state in batch.states}
+            self.states.execute(connection, [state_row(s) for s in latest.values()])
 
     def _write_event(self, connection: sa.Connection, event: Event, batch: IngestBatch) -> None:
         alert_id = None

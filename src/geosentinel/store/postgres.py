@@ -18,4 +18,4 @@ def engine_url(url: str) -> sa.URL:
 class PostgresStore(SqlStore):
     def __init__(self, url: str) -> None:
         engine = sa.create_engine(engine_url(url), pool_size=8, max_overflow=8, pool_pre_ping=True)
-        super().__init__(engine, placeholder="%s")
+        super().__init__(engine, placeholder="%s", multirow_inserts=False)

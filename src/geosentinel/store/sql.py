@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -47,10 +47,10 @@ class SqlStore:
 
     dialect: str
 
-    def __init__(self, engine: sa.Engine, placeholder: str) -> None:
+    def __init__(self, engine: sa.Engine, placeholder: str, multirow_inserts: bool) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._sql = IngestSql(placeholder)
+        self._sql = IngestSql(placeholder, multirow_inserts)
         self._writer = BatchWriter(engine)
 
     # Lifecycle -----------------------------------------------------------------------------------
@@ -193,15 +193,20 @@ class SqlStore:
         return [dev for dev in map(_device, rows) if dev is not None]
 
     def device_state(self, device_id: str) -> DeviceState | None:
+        return self.device_states([device_id]).get(device_id)
+
+    def device_states(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
         s = schema.device_state
-        row = self._read_one(sa.select(s).where(s.c.device_id == device_id))
-        if row is None:
-            return None
-        fix_time = None if row.fix_time_us is None else from_us(row.fix_time_us)
-        return DeviceState(
-            row.device_id, from_us(row.last_seen_us), fix_time, row.fix_latitude, row.fix_longitude,
-            row.battery_pct, row.detectors,
-        )  # fmt: skip
+        found: dict[str, DeviceState] = {}
+        for start in range(0, len(device_ids), 500):  # bounded IN lists
+            chunk = list(device_ids[start : start + 500])
+            for row in self._read(sa.select(s).where(s.c.device_id.in_(chunk))):
+                fix_time = None if row.fix_time_us is None else from_us(row.fix_time_us)
+                found[row.device_id] = DeviceState(
+                    row.device_id, from_us(row.last_seen_us), fix_time, row.fix_latitude, row.fix_longitude,
+                    row.battery_pct, row.detectors,
+                )  # fmt: skip
+        return found
 
     # Queries -------------------------------------------------------------------------------------
     def alerts(

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from geosentinel.store.sql import SqlStore
+from geosentinel.store.writer import WRITER_OPTION
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -26,8 +27,10 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
 
 
 def _on_begin(connection: sa.Connection) -> None:
-    # IMMEDIATE takes the write lock up front, so a CLI command and the service never deadlock.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # The writer's IMMEDIATE takes the write lock up front, so a CLI command and the service never
+    # deadlock; readers use plain (deferred) transactions and never wait for the writer (WAL).
+    immediate = connection.get_execution_options().get(WRITER_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class SqliteStore(SqlStore):
@@ -38,4 +41,4 @@ class SqliteStore(SqlStore):
         engine = sa.create_engine(url, pool_size=8, max_overflow=8)
         sa.event.listen(engine, "connect", _on_connect)
         sa.event.listen(engine, "begin", _on_begin)
-        super().__init__(engine, placeholder="?")
+        super().__init__(engine, placeholder="?", multirow_inserts=True)

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Execution option set on the writer's connection (lets the SQLite backend take its write lock early).
+WRITER_OPTION = "geosentinel_writer"
+
 
 @dataclass(slots=True)
 class _Job:
@@ -58,7 +61,7 @@ class BatchWriter:
             self._thread.join()
 
     def _run(self) -> None:
-        with self._engine.connect() as connection:
+        with self._engine.connect().execution_options(**{WRITER_OPTION: True}) as connection:
             while True:
                 first = self._queue.get()
                 if first is None:

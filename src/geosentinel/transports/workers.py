@@ -1,0 +1,69 @@
+"""Device-gateway worker processes: HTTP parsing and decoding on every core, one pipeline in the core.
+
+``serve --gateway-workers N`` starts N processes that share the device port (SO_REUSEPORT) and forward
+decoded messages over the link (:mod:`.link`). A worker that dies is restarted; when the core dies, the
+workers see the link close and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import subprocess
+import sys
+
+from geosentinel.transports.http_gateway import start_gateway
+from geosentinel.transports.link import LinkClient
+from geosentinel.transports.osmand_http import OsmAndHandler
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(link_path: str, host: str, osmand_port: int) -> None:
+    """The body of one worker process."""
+    link = await LinkClient.connect(link_path)
+    server = await start_gateway(OsmAndHandler(link), host, osmand_port, reuse_port=True)
+    try:
+        await link.closed.wait()
+    finally:
+        server.close()
+
+
+class WorkerPool:
+    """Starts, watches and stops the worker processes."""
+
+    def __init__(self, count: int, link_path: str, host: str, osmand_port: int) -> None:
+        self._args = [sys.executable, "-m", "geosentinel", "gateway-worker", "--link", link_path,
+                      "--host", host, "--osmand-port", str(osmand_port)]  # fmt: skip
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._count = count
+        self._watch: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._processes = [self._spawn() for _ in range(self._count)]
+        self._watch = asyncio.create_task(self._restart_dead())
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self._args)  # noqa: S603 (our own interpreter and module)
+
+    async def _restart_dead(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for index, process in enumerate(self._processes):
+                if process.poll() is not None:
+                    log.warning("gateway worker exited with %s; restarting it", process.returncode)
+                    self._processes[index] = self._spawn()
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            try:
+                await asyncio.to_thread(process.wait, 10)
+            except subprocess.TimeoutExpired:
+                process.kill()
