@@ -7,6 +7,7 @@ column lists below.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 
@@ -64,7 +65,7 @@ class MultiRowInsert:
             return
         for start in range(0, len(rows), self.max_rows):
             chunk = rows[start : start + self.max_rows]
-            params = tuple(value for row in chunk for value in row)
+            params = tuple(itertools.chain.from_iterable(chunk))
             connection.exec_driver_sql(self.sql(len(chunk)), params)
 
 

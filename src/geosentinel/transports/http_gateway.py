@@ -88,8 +88,8 @@ class GatewayProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except _Refused as refused:
-            self._finish(refused.status, str(refused).encode(), keep_alive=False)
+        except _Refused as exc:
+            self._finish(exc.status, str(exc).encode(), keep_alive=False)
         except httptools.HttpParserUpgrade:
             self._finish(400, b"protocol upgrades are not supported", keep_alive=False)
         except httptools.HttpParserError as exc:

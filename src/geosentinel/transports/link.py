@@ -12,6 +12,7 @@ ends are our own processes, never the network.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import pickle
 import struct
@@ -70,7 +71,8 @@ class LinkServer:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
-                for request_id, messages in await read_frame(reader):
+                for request_id, fields in await read_frame(reader):
+                    messages = [DeviceMessage(*f) for f in fields]
                     task = asyncio.create_task(self._submit(out, request_id, messages))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -82,6 +84,14 @@ class LinkServer:
 
     async def _submit(self, out: FrameWriter, request_id: int, messages: Sequence[DeviceMessage]) -> None:
         out.send((request_id, int(await self._pipeline.offer(messages))))
+
+
+def message_fields(message: DeviceMessage) -> tuple[object, ...]:
+    """A message as a plain tuple: pickles several times faster than the frozen dataclass."""
+    return tuple(getattr(message, name) for name in _FIELDS)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceMessage))
 
 
 class LinkClient:
@@ -108,7 +118,7 @@ class LinkClient:
         self._next_id += 1
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting[self._next_id] = future
-        self._out.send((self._next_id, tuple(messages)))
+        self._out.send((self._next_id, [message_fields(m) for m in messages]))
         return await future
 
     async def _read_outcomes(self) -> None:
