@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -82,10 +81,6 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run the service's event loop (uvloop: the ingest path is event-loop bound)."""
-    # The store writer thread gives up the GIL around every SQLite/PostgreSQL call and must take it back
-    # from a busy event loop; at the default 5 ms switch interval a commit waited ~40 ms for the GIL
-    # (measured: docs/benchmarks.md). 0.5 ms keeps commits prompt at a negligible switching cost.
-    sys.setswitchinterval(0.0005)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coroutine)
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: start PostgreSQL in a throwaway folder, run the ingest benchmark on both backends,
+# write docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+ensure_apt 'command -v wrk' wrk
+WORK=$(mktemp -d -t geosentinel-bench.XXXXXX)
+chmod 755 "$WORK"
+cleanup() { pg_down; rm -rf "$WORK"; }
+trap cleanup EXIT
+pg_up "$WORK"
+mkdir -p var/bench
+RUNS=${BENCH_RUNS:-3}
+for backend in sqlite postgres; do
+  .venv/bin/python bench/ingest.py --backend "$backend" --runs "$RUNS" --connections 1000 --gateway-workers 1 \
+    --out "var/bench/$backend.json"
+done
+.venv/bin/python bench/report.py var/bench/sqlite.json var/bench/postgres.json
+echo "wrote docs/benchmarks.md"
