@@ -70,7 +70,7 @@ def seed(store: Store, devices: int, credentials_path: Path) -> dict[str, str]:
 async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osmand_port: int) -> None:
     from geosentinel.sim.fleet import FleetConfig, demo_unique_ids, run_fleet
 
-    console = Console()
+    console = Console(soft_wrap=True)  # long lines (the curl command) must stay copy-pasteable
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{data_dir.resolve() / 'geosentinel.db'}"
     store = await asyncio.to_thread(open_store, db_url)
@@ -88,6 +88,7 @@ async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osma
     fleet_config = FleetConfig(
         osmand_url=f"http://{host}:{osmand_port}", unique_ids=demo_unique_ids(devices), interval_s=10.0,
         truth_path=data_dir / "simulator-truth.jsonl",
+        sos_per_hour=60.0 / devices,  # about one SOS a minute across the fleet, so the demo shows alerts
     )  # fmt: skip
     fleet = asyncio.create_task(run_fleet(fleet_config))
     try:
