@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from geosentinel.app import Settings, run, serve
 from geosentinel.auth import WeakPassword, hash_password, new_token
 from geosentinel.model import Locale, Region, Role
 from geosentinel.protocols import REGISTRY, osmand
@@ -72,6 +71,8 @@ def serve_command(
     ] = 0,
 ) -> None:
     """Run the API and the device gateways."""
+    from geosentinel.app import Settings, run, serve  # the web stack loads only for the commands using it
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     run(serve(Settings(db, host, http_port, osmand_port, partitions, gateway_workers)))
@@ -84,6 +85,7 @@ def gateway_worker(
     osmand_port: Annotated[int, typer.Option()],
 ) -> None:
     """A device-gateway worker process (started by `serve --gateway-workers`)."""
+    from geosentinel.app import run
     from geosentinel.transports.workers import run_worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -255,6 +257,7 @@ def demo(
     osmand_port: int = 5055,
 ) -> None:
     """Seed a demo organisation and run the service with a simulated fleet (SQLite under DATA_DIR)."""
+    from geosentinel.app import run
     from geosentinel.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
