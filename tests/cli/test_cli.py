@@ -13,7 +13,11 @@ from geosentinel.store import Scope, open_store
 
 def gs(*args: str, db: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "geosentinel", *args, "--db", db], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "geosentinel", *args, "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if ok:
         assert result.returncode == 0, result.stderr

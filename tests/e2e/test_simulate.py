@@ -25,8 +25,8 @@ def test_simulated_bracelets_are_stored(tmp_path: Path) -> None:
     truth = tmp_path / "truth.jsonl"
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "geosentinel", "simulate", "--osmand-url", service.osmand, "--devices", "3",
-             "--interval", "1", "--duration", "4", "--seed", "3", "--truth", str(truth)],
+            [sys.executable, "-m", "geosentinel", "simulate", "--osmand-url", service.osmand,
+             "--devices", "3", "--interval", "1", "--duration", "4", "--seed", "3", "--truth", str(truth)],
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
     finally:
