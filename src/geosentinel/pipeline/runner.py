@@ -113,7 +113,7 @@ class Pipeline:
         try:
             await self.submit(messages)
         except UnknownDevice as exc:
-            log.info("unknown device %s", exc)
+            log.debug("unknown device %s", exc)  # debug: strangers must not be able to flood the log
             return Outcome.UNKNOWN_DEVICE
         except Exception:
             log.exception("could not store %d messages", len(messages))

@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 
 async def run_worker(link_path: str, host: str, osmand_port: int) -> None:
     """The body of one worker process."""
+    # Bind first (a worker that cannot listen must fail before the core counts it as ready), connect the
+    # link, and only then accept devices.
+    loop = asyncio.get_running_loop()
+    sockets = await loop.create_server(
+        asyncio.Protocol, host, osmand_port, reuse_port=True, start_serving=False
+    )
+    sockets.close()
     link = await LinkClient.connect(link_path)
     server = await start_gateway(OsmAndHandler(link), host, osmand_port, reuse_port=True)
     try:
