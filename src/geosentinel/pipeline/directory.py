@@ -7,10 +7,18 @@ gateway costs a dictionary lookup, not a database query per request.
 from __future__ import annotations
 
 import asyncio
+import enum
 from datetime import datetime, timedelta
 
 from geosentinel.model import Device
 from geosentinel.store import Store
+
+
+class Miss(enum.Enum):
+    MISS = "miss"
+
+
+MISS = Miss.MISS
 
 
 class DeviceDirectory:
@@ -24,6 +32,13 @@ class DeviceDirectory:
         self._ttl = ttl
         self._negative_ttl = negative_ttl
         self._cache: dict[str, tuple[Device | None, datetime]] = {}
+
+    def cached(self, unique_id: str, now: datetime) -> Device | Miss | None:
+        """The cached answer, or :data:`MISS` when only the store can tell (no I/O here)."""
+        cached = self._cache.get(unique_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        return MISS
 
     async def lookup(self, unique_id: str, now: datetime) -> Device | None:
         """The device registered under ``unique_id`` and linked to a wearer, or ``None``."""

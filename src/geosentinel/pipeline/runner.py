@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -22,7 +22,7 @@ from typing import Protocol
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.clock import Clock
 from geosentinel.model import Device, DeviceMessage
-from geosentinel.pipeline.directory import DeviceDirectory
+from geosentinel.pipeline.directory import MISS, DeviceDirectory
 from geosentinel.pipeline.fixfilter import FixLimits
 from geosentinel.pipeline.stages import DeviceStates, process
 from geosentinel.store import Store
@@ -31,16 +31,13 @@ from geosentinel.store.base import IngestBatch
 log = logging.getLogger(__name__)
 
 
-class UnknownDevice(LookupError):
-    """The message names a device that is not registered (or not linked to a wearer)."""
-
-
 class Outcome(IntEnum):
     """What became of a device's messages; the transport turns it into the protocol's reply."""
 
     STORED = 0
     UNKNOWN_DEVICE = 1
     FAILED = 2
+    BUSY = 3  # the pipeline is saturated: refused at once so the device retries, rather than queued
 
 
 class Submitter(Protocol):
@@ -49,12 +46,33 @@ class Submitter(Protocol):
     async def offer(self, messages: Sequence[DeviceMessage]) -> Outcome: ...
 
 
+OnDone = Callable[[Outcome], None]
+
+
+class _Ticket:
+    """One request's messages: reports a single outcome once all of them are committed (or one failed)."""
+
+    __slots__ = ("_on_done", "_remaining")
+
+    def __init__(self, count: int, on_done: OnDone) -> None:
+        self._remaining = count
+        self._on_done: OnDone | None = on_done
+
+    def settle(self, ok: bool) -> None:
+        if self._on_done is None:
+            return
+        self._remaining -= 1
+        if not ok or self._remaining == 0:
+            on_done, self._on_done = self._on_done, None
+            on_done(Outcome.STORED if ok else Outcome.FAILED)
+
+
 @dataclass(slots=True)
 class _Item:
     device: Device
     message: DeviceMessage
     received_at: datetime
-    future: asyncio.Future[None]
+    ticket: _Ticket
 
 
 class Pipeline:
@@ -74,7 +92,10 @@ class Pipeline:
         self._limits = limits or FixLimits()
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
-        self._queues: list[asyncio.Queue[_Item]] = [asyncio.Queue(queue_size) for _ in range(partitions)]
+        # Unbounded queues; admission is checked against queue_size in _route (a full queue answers BUSY).
+        self._queues: list[asyncio.Queue[_Item]] = [asyncio.Queue() for _ in range(partitions)]
+        self._queue_size = queue_size
+        self._lookups: set[asyncio.Task[None]] = set()
         self._states = DeviceStates(store)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -91,34 +112,57 @@ class Pipeline:
     def queue_depth(self) -> int:
         return sum(q.qsize() for q in self._queues)
 
-    async def submit(self, messages: Sequence[DeviceMessage]) -> None:
-        """Process messages and return once they are committed; raises :class:`UnknownDevice` first."""
+    def enqueue(self, messages: Sequence[DeviceMessage], on_done: OnDone) -> None:
+        """Queue messages for processing; ``on_done`` gets the outcome once they are committed.
+
+        The hot path is synchronous (no coroutine or future per message): devices come from the
+        directory's cache; only a cache miss takes a detour through a task that asks the store.
+        """
         received_at = self.clock.now()
-        loop = asyncio.get_running_loop()
-        items = []
-        for message in messages:
-            device = await self.directory.lookup(message.unique_id, received_at)
-            if device is None:
-                raise UnknownDevice(message.unique_id)
-            items.append(_Item(device, message, received_at, loop.create_future()))
-        for item in items:
-            await self._queues[self._partition(item.device)].put(item)
-        if len(items) == 1:
-            await items[0].future  # the common case: no gather() machinery per request
+        devices = [self.directory.cached(m.unique_id, received_at) for m in messages]
+        if any(d is MISS for d in devices):
+            task = asyncio.create_task(self._look_up_then_enqueue(messages, received_at, on_done))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
         else:
-            await asyncio.gather(*(item.future for item in items))
+            self._route(messages, devices, received_at, on_done)
 
     async def offer(self, messages: Sequence[DeviceMessage]) -> Outcome:
-        """:meth:`submit`, with the result as an :class:`Outcome` instead of exceptions."""
+        """:meth:`enqueue`, awaited."""
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.enqueue(messages, outcome.set_result)
+        return await outcome
+
+    async def _look_up_then_enqueue(
+        self, messages: Sequence[DeviceMessage], received_at: datetime, on_done: OnDone
+    ) -> None:
         try:
-            await self.submit(messages)
-        except UnknownDevice as exc:
-            log.debug("unknown device %s", exc)  # debug: strangers must not be able to flood the log
-            return Outcome.UNKNOWN_DEVICE
+            devices = [await self.directory.lookup(m.unique_id, received_at) for m in messages]
         except Exception:
-            log.exception("could not store %d messages", len(messages))
-            return Outcome.FAILED
-        return Outcome.STORED
+            log.exception("device lookup failed")
+            on_done(Outcome.FAILED)
+            return
+        self._route(messages, devices, received_at, on_done)
+
+    def _route(
+        self,
+        messages: Sequence[DeviceMessage],
+        devices: Sequence[Device | object | None],
+        received_at: datetime,
+        on_done: OnDone,
+    ) -> None:
+        known = [d for d in devices if isinstance(d, Device)]
+        if len(known) != len(messages) or not messages:
+            log.debug("unknown device among %s", [m.unique_id for m in messages])
+            on_done(Outcome.UNKNOWN_DEVICE if messages else Outcome.STORED)
+            return
+        queues = [self._queues[self._partition(d)] for d in known]
+        if any(q.qsize() >= self._queue_size for q in queues):
+            on_done(Outcome.BUSY)
+            return
+        ticket = _Ticket(len(messages), on_done)
+        for queue, device, message in zip(queues, known, messages, strict=True):
+            queue.put_nowait(_Item(device, message, received_at, ticket))
 
     def _partition(self, device: Device) -> int:
         key = device.wearer_id or device.id
@@ -165,9 +209,4 @@ class Pipeline:
 
 def _settle(items: list[_Item], exc: BaseException | None) -> None:
     for item in items:
-        if item.future.done():
-            continue
-        if exc is None:
-            item.future.set_result(None)
-        else:
-            item.future.set_exception(exc)
+        item.ticket.settle(exc is None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import pickle
 import struct
@@ -68,22 +69,20 @@ class LinkServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connected += 1
         out = FrameWriter(writer)
-        tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
                 for request_id, fields in await read_frame(reader):
-                    messages = [DeviceMessage(*f) for f in fields]
-                    task = asyncio.create_task(self._submit(out, request_id, messages))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    answer = functools.partial(_answer, out, request_id)
+                    self._pipeline.enqueue([DeviceMessage(*f) for f in fields], answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the worker went away; its in-flight requests were never acknowledged
         finally:
             self.connected -= 1
             writer.close()
 
-    async def _submit(self, out: FrameWriter, request_id: int, messages: Sequence[DeviceMessage]) -> None:
-        out.send((request_id, int(await self._pipeline.offer(messages))))
+
+def _answer(out: FrameWriter, request_id: int, outcome: Outcome) -> None:
+    out.send((request_id, int(outcome)))
 
 
 def message_fields(message: DeviceMessage) -> tuple[object, ...]:

@@ -32,4 +32,6 @@ class OsmAndHandler:
         if outcome is Outcome.UNKNOWN_DEVICE:
             unique_id = result.messages[0].unique_id if result.messages else "?"
             return result.unknown_device_status, f"unknown device {unique_id}".encode()
+        if outcome is Outcome.BUSY:
+            return 503, b"busy: retry in a few seconds"
         return 503, b"temporarily unable to store the reading; retry later"
