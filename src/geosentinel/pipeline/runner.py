@@ -3,8 +3,8 @@
 Messages are routed to a partition by a stable hash of the wearer (falling back to the device), so all
 messages of one wearer are processed in order by one worker, and the same routing can later spread the
 partitions over several processes. A worker takes everything queued on its partition, runs the stages,
-commits the result in one store transaction and only then resolves the transports' futures: a device is
-acknowledged only for what is durably stored.
+commits the result in one store transaction and only then reports each request's outcome to its
+transport: a device is acknowledged only for what is durably stored.
 """
 
 from __future__ import annotations
