@@ -64,7 +64,7 @@ class LinkServer:
         self.connected = 0
 
     async def start(self, path: str) -> asyncio.Server:
-        return await asyncio.start_unix_server(self._serve, path)
+        return await asyncio.start_unix_server(self._serve, path, limit=MAX_FRAME_BYTES)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connected += 1
