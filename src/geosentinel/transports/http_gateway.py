@@ -50,9 +50,10 @@ class _Refused(Exception):
 
 def response_bytes(status: int, body: bytes, keep_alive: bool) -> bytes:
     reason = HTTPStatus(status).phrase
+    connection = "" if keep_alive else "connection: close\r\n"
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\n{'' if keep_alive else 'connection: close' + chr(13) + chr(10)}\r\n"
+        f"content-length: {len(body)}\r\n{connection}\r\n"
     )
     return head.encode("latin-1") + body
 

@@ -102,13 +102,15 @@ class LinkClient:
         self._writer = writer
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
         self._next_id = 0
+        self._reader_task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
     @classmethod
     async def connect(cls, path: str) -> LinkClient:
         reader, writer = await asyncio.open_unix_connection(path, limit=MAX_FRAME_BYTES)
         client = cls(reader, writer)
-        asyncio.create_task(client._read_outcomes())  # noqa: RUF006 (lives as long as the connection)
+        # Held on the client: the event loop keeps only weak references to tasks.
+        client._reader_task = asyncio.create_task(client._read_outcomes())
         return client
 
     async def offer(self, messages: Sequence[DeviceMessage]) -> Outcome:
