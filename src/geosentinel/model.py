@@ -1,15 +1,21 @@
 """Domain objects shared by every layer: what a device said, what the platform concluded.
 
-Frozen dataclasses only; pydantic lives at the edges (API, settings). Every datetime is tz-aware UTC.
+Frozen value objects only; pydantic lives at the edges (API, settings). Every datetime is tz-aware UTC.
 Units are part of field names (``speed_kmh``, ``battery_pct``) so nobody has to guess.
+
+The objects built once per device message (:class:`DeviceMessage`, :class:`Reading`, :class:`Event`) are
+``msgspec.Struct``s: a frozen dataclass with two dozen fields costs about 9 µs to build (one
+``object.__setattr__`` per field), a frozen Struct about 1 µs, and they cross process links as msgpack.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 ExtraValue = str | int | float | bool
 
@@ -68,8 +74,25 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceMessage:
+class CellTower(msgspec.Struct, frozen=True, gc=False):
+    """A mobile cell the device heard (for network positioning when there is no GPS fix)."""
+
+    mcc: int
+    mnc: int
+    lac: int
+    cid: int
+    signal: int | None = None
+
+
+class WifiAccessPoint(msgspec.Struct, frozen=True, gc=False):
+    """A Wi-Fi access point the device heard; ``signal_dbm`` is the RSSI."""
+
+    mac: str
+    signal_dbm: int | None = None
+    ssid: str | None = None
+
+
+class DeviceMessage(msgspec.Struct, frozen=True):
     """One normalised message from a device, as a protocol decoder produces it.
 
     ``time`` is the fix/measurement time in UTC, or ``None`` when the device sent none (the pipeline then
@@ -96,8 +119,12 @@ class DeviceMessage:
     heart_rate_bpm: float | None = None
     spo2_pct: float | None = None
     temperature_c: float | None = None
+    systolic_mmhg: float | None = None
+    diastolic_mmhg: float | None = None
     alarms: frozenset[Alarm] = frozenset()
-    extras: Mapping[str, ExtraValue] = field(default_factory=dict)
+    cells: tuple[CellTower, ...] = ()
+    wifi: tuple[WifiAccessPoint, ...] = ()
+    extras: Mapping[str, ExtraValue] = msgspec.field(default_factory=dict)
 
     @property
     def has_fix(self) -> bool:
@@ -142,8 +169,7 @@ class Device:
     timezone: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True):
     """A device message after normalisation and checking, ready to be stored.
 
     ``time`` is always set (device time corrected to UTC, or receive time). ``rejected`` holds the reason
@@ -162,8 +188,7 @@ class Reading:
         return self.message.has_fix and self.rejected is None
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     """Something the detectors concluded about a wearer at a time."""
 
     org_id: str
@@ -174,7 +199,7 @@ class Event:
     received_at: datetime
     latitude: float | None = None
     longitude: float | None = None
-    details: Mapping[str, ExtraValue] = field(default_factory=dict)
+    details: Mapping[str, ExtraValue] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

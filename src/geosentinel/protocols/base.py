@@ -7,9 +7,10 @@ clock; the transport owns I/O and the pipeline owns device lookup and time corre
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from geosentinel.model import DeviceMessage
 
@@ -28,6 +29,37 @@ class ProtocolSpec:
     transport: Transport
     default_port: int
     description: str
+    binary: bool = False  # replies shown as hex (CLI, logs) rather than text
+
+
+class FrameTooLarge(DecodeError):
+    """A frame in progress exceeds the framer's limit; the transport closes the connection."""
+
+
+class Framer(Protocol):
+    """Cuts one TCP connection's byte stream into whole frames, whatever the segmentation.
+
+    ``feed`` returns the frames completed by ``data`` (possibly none, possibly several) and keeps at most
+    ``max_frame`` bytes of an unfinished frame. Bytes that cannot start a frame are dropped and counted in
+    ``skipped``, so garbage between frames loses neither neighbour and never grows memory.
+    """
+
+    skipped: int
+
+    def feed(self, data: bytes) -> list[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a stream decoder needs to remember about its connection.
+
+    ``unique_id`` is the device identity once known (GT06 sends it only in its login frame); ``model`` is
+    the per-device model setting for vendor variants of a protocol. Decoders never mutate a session: a
+    frame that changes it returns the new one in :attr:`DecodeResult.session`.
+    """
+
+    unique_id: str | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +68,22 @@ class DecodeResult:
 
     ``reply`` is what the server writes back once the messages are committed (TCP frame bytes, or the
     HTTP body); ``unknown_device_status`` is the HTTP status the protocol expects when the device is not
-    registered (HTTP protocols only).
+    registered (HTTP protocols only). ``session`` is the connection's new session when the frame changed
+    it (a login), else ``None``; ``device_id`` is the identity the frame declared, even when it carries no
+    message (a login or a heartbeat), so the transport can check the device is registered.
     """
 
     messages: tuple[DeviceMessage, ...]
     reply: bytes = b""
     unknown_device_status: int = 400
+    session: Session | None = None
+    device_id: str | None = None
+
+
+class StreamDecoder(Protocol):
+    """A TCP protocol's decoder: one whole frame, the connection's session and the current time in."""
+
+    def __call__(self, frame: bytes, session: Session, now: datetime) -> DecodeResult: ...
 
 
 def message_to_json(message: DeviceMessage, reply: bytes = b"") -> dict[str, Any]:
@@ -66,7 +108,14 @@ def message_to_json(message: DeviceMessage, reply: bytes = b"") -> dict[str, Any
         "heart_rate_bpm": message.heart_rate_bpm,
         "spo2_pct": message.spo2_pct,
         "temperature_c": message.temperature_c,
+        "systolic_mmhg": message.systolic_mmhg,
+        "diastolic_mmhg": message.diastolic_mmhg,
         "alarms": sorted(a.value for a in message.alarms),
+        "cells": [
+            {"mcc": c.mcc, "mnc": c.mnc, "lac": c.lac, "cid": c.cid, "signal": c.signal}
+            for c in message.cells
+        ],
+        "wifi": [{"mac": w.mac, "signal_dbm": w.signal_dbm, "ssid": w.ssid} for w in message.wifi],
         "extras": dict(message.extras),
     }
     if reply:
@@ -76,3 +125,34 @@ def message_to_json(message: DeviceMessage, reply: bytes = b"") -> dict[str, Any
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+class CommandKind(enum.StrEnum):
+    """What the platform can ask a device to do (each protocol encodes the ones its devices support)."""
+
+    LOCATE = "locate"  # report a fix now
+    SET_INTERVAL = "set_interval"  # reporting interval, ``interval_s``
+    SET_SOS_NUMBERS = "set_sos_numbers"  # ``phone_numbers`` in slot order
+    REMOVAL_ALARM = "removal_alarm"  # ``enabled``
+    SET_TIMEZONE = "set_timezone"  # ``utc_offset_min``, computed by the caller from an IANA zone at send time
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCommand:
+    """A command for one device, independent of its protocol."""
+
+    kind: CommandKind
+    interval_s: int | None = None
+    phone_numbers: tuple[str, ...] = ()
+    enabled: bool | None = None
+    utc_offset_min: int | None = None
+
+
+class UnsupportedCommand(ValueError):
+    """The protocol (or this device model) has no encoding for the command, or a parameter is missing."""
+
+
+class CommandEncoder(Protocol):
+    """Encodes a command as the bytes written to the device's connection (or MQTT payload)."""
+
+    def __call__(self, command: DeviceCommand, session: Session, now: datetime) -> bytes: ...
