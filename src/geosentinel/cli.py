@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,8 +15,8 @@ import typer
 
 from geosentinel.auth import WeakPassword, hash_password, new_token
 from geosentinel.model import Locale, Region, Role
-from geosentinel.protocols import REGISTRY, osmand
-from geosentinel.protocols.base import DecodeError, message_to_json
+from geosentinel.protocols import REGISTRY
+from geosentinel.protocols.base import DecodeError
 from geosentinel.store import Scope, Store, StoreError, open_store
 
 DEFAULT_DB = "sqlite:///var/geosentinel.db"
@@ -204,23 +205,26 @@ def token_create(
 
 @app.command()
 def decode(
-    message: Annotated[str, typer.Argument(help="The frame: text, or hex with --hex.")],
-    protocol: Annotated[str, typer.Option(help=f"One of: {', '.join(REGISTRY)}.")],
-    hex_input: Annotated[bool, typer.Option("--hex", help="MESSAGE is hex-encoded bytes.")] = False,
+    protocol: Annotated[str, typer.Option(help="osmand, watch, gt06 or h02.")],
+    message: Annotated[
+        list[str] | None, typer.Argument(help="Frames of one connection (default: one per line on stdin).")
+    ] = None,
+    hex_input: Annotated[bool, typer.Option("--hex", help="Messages are hex-encoded bytes.")] = False,
     unique_id: Annotated[
-        str | None, typer.Option(help="Device id for sessions (login-based protocols).")
+        str | None, typer.Option(help="The connection's device, as if it had already logged in.")
     ] = None,
 ) -> None:
-    """Decode one frame and print each message as a JSON line (with the reply the server would send)."""
-    if protocol != "osmand":
-        raise _fail(f"decoding {protocol!r} is not available; known: {', '.join(REGISTRY)}")
+    """Decode frames and print each message as a JSON line, with the reply the server would send."""
+    from geosentinel.protocols.replay import replay
+
+    texts = message if message else [line.strip() for line in sys.stdin if line.strip()]
     try:
-        text = bytes.fromhex(message).decode() if hex_input else message
-        result = osmand.decode_text(text)
+        frames = [bytes.fromhex(t) if hex_input else t.encode() for t in texts]
+        rows = replay(protocol, frames, datetime.now(UTC), unique_id)
     except (DecodeError, ValueError) as exc:
         raise _fail(str(exc)) from exc
-    for msg in result.messages:
-        sys.stdout.write(json.dumps(message_to_json(msg, result.reply)) + "\n")
+    for row in rows:
+        sys.stdout.write(json.dumps(row) + "\n")
 
 
 @app.command()
