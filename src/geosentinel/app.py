@@ -8,7 +8,7 @@ import logging
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,10 +21,12 @@ from geosentinel.api import errors
 from geosentinel.api.routes import alerts, devices, events, health, wearers
 from geosentinel.clock import Clock, SystemClock
 from geosentinel.pipeline.runner import Pipeline
+from geosentinel.protocols import stream_codec
 from geosentinel.store import Store, open_store
 from geosentinel.transports.http_gateway import start_gateway
 from geosentinel.transports.link import LinkServer
 from geosentinel.transports.osmand_http import OsmAndHandler
+from geosentinel.transports.tcp_gateway import TcpGateway, TcpLimits
 from geosentinel.transports.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,16 @@ class Settings:
     osmand_port: int = 5055
     partitions: int = 4
     gateway_workers: int = 0  # 0: device gateways run in this process
+    # TCP protocols (0 disables one); they run in the core process, next to the pipeline.
+    watch_port: int = 5093
+    gt06_port: int = 5023
+    h02_port: int = 5013
+    mqtt_url: str | None = None
+    tcp_limits: TcpLimits = field(default_factory=TcpLimits)
+
+    def tcp_ports(self) -> dict[str, int]:
+        ports = {"watch": self.watch_port, "gt06": self.gt06_port, "h02": self.h02_port}
+        return {name: port for name, port in ports.items() if port}
 
 
 def create_api(store: Store, pipeline: Pipeline | None = None) -> FastAPI:
@@ -86,8 +98,23 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 @contextlib.asynccontextmanager
+async def tcp_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[dict[str, TcpGateway]]:
+    """One TCP listener per stream protocol with a port, in this process."""
+    gateways: dict[str, TcpGateway] = {}
+    try:
+        for name, port in settings.tcp_ports().items():
+            gateway = TcpGateway(stream_codec(name), pipeline, pipeline.clock, settings.tcp_limits)
+            await gateway.start(settings.host, port)
+            gateways[name] = gateway
+        yield gateways
+    finally:
+        for gateway in gateways.values():
+            await gateway.close()
+
+
+@contextlib.asynccontextmanager
 async def device_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[None]:
-    """The device-facing listeners: in this process, or in worker processes linked to this one."""
+    """The device-facing HTTP listeners: in this process, or in worker processes linked to this one."""
     if settings.gateway_workers == 0:
         gateway = await start_gateway(OsmAndHandler(pipeline), settings.host, settings.osmand_port)
         try:
@@ -122,19 +149,22 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     store = await asyncio.to_thread(open_store, settings.db_url)
     pipeline = Pipeline(store, clock or SystemClock(), partitions=settings.partitions)
     pipeline.start()
-    api = _server(create_api(store, pipeline), settings.host, settings.http_port)
+    api_app = create_api(store, pipeline)
+    api = _server(api_app, settings.host, settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with device_gateways(settings, pipeline):
+        async with device_gateways(settings, pipeline), tcp_gateways(settings, pipeline) as gateways:
+            api_app.state.tcp_gateways = gateways
             tasks = [asyncio.create_task(api.serve()), asyncio.create_task(stop.wait())]
             await _wait_for(lambda: api.started or any(t.done() for t in tasks), "the API")
             if not api.started:
                 raise RuntimeError(f"the API could not listen on {settings.host}:{settings.http_port}")
-            log.info("serving API on %s:%d, OsmAnd on %s:%d", settings.host, settings.http_port,
-                     settings.host, settings.osmand_port)  # fmt: skip
+            tcp = ", ".join(f"{name} on {port}" for name, port in settings.tcp_ports().items())
+            log.info("serving API on %s:%d, OsmAnd on %d, %s", settings.host, settings.http_port,
+                     settings.osmand_port, tcp)  # fmt: skip
             if ready is not None:
                 ready.set()
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -15,7 +15,7 @@ import typer
 
 from geosentinel.auth import WeakPassword, hash_password, new_token
 from geosentinel.model import Locale, Region, Role
-from geosentinel.protocols import REGISTRY
+from geosentinel.protocols import DEVICE_PROTOCOLS
 from geosentinel.protocols.base import DecodeError
 from geosentinel.store import Scope, Store, StoreError, open_store
 
@@ -70,13 +70,29 @@ def serve_command(
             help="Processes that parse and decode device traffic (0: all in this process).",
         ),
     ] = 0,
+    watch_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_WATCH_PORT", help="0 disables.")] = 5093,
+    gt06_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_GT06_PORT", help="0 disables.")] = 5023,
+    h02_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_H02_PORT", help="0 disables.")] = 5013,
+    mqtt: Annotated[
+        str | None, typer.Option(envvar="GEOSENTINEL_MQTT", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
+    ] = None,
+    max_connections_per_address: Annotated[
+        int, typer.Option(min=1, help="TCP device connections allowed from one address.")
+    ] = 5000,
 ) -> None:
     """Run the API and the device gateways."""
     from geosentinel.app import Settings, run, serve  # the web stack loads only for the commands using it
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    run(serve(Settings(db, host, http_port, osmand_port, partitions, gateway_workers)))
+    from geosentinel.transports.tcp_gateway import TcpLimits
+
+    settings = Settings(
+        db, host, http_port, osmand_port, partitions, gateway_workers, watch_port=watch_port,
+        gt06_port=gt06_port, h02_port=h02_port, mqtt_url=mqtt,
+        tcp_limits=TcpLimits(max_connections_per_address=max_connections_per_address),
+    )  # fmt: skip
+    run(serve(settings))
 
 
 @app.command("gateway-worker", hidden=True)
@@ -162,15 +178,15 @@ def wearer_add(org: OrgName, name: Annotated[str, typer.Option()], db: Db = DEFA
 def device_add(
     org: OrgName,
     unique_id: Annotated[str, typer.Option(help="IMEI or the id the device reports.")],
-    protocol: Annotated[str, typer.Option(help=f"One of: {', '.join(REGISTRY)}.")],
+    protocol: Annotated[str, typer.Option(help=f"One of: {', '.join(DEVICE_PROTOCOLS)}.")],
     wearer: Annotated[str | None, typer.Option(help="Wearer id (a device without one is ignored).")] = None,
     model: Annotated[str | None, typer.Option()] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone, for devices that send local time.")] = None,
     db: Db = DEFAULT_DB,
 ) -> None:
     """Register a device."""
-    if protocol not in REGISTRY:
-        raise _fail(f"unknown protocol {protocol!r}; known: {', '.join(REGISTRY)}")
+    if protocol not in DEVICE_PROTOCOLS:
+        raise _fail(f"unknown protocol {protocol!r}; known: {', '.join(DEVICE_PROTOCOLS)}")
     store = _store(db)
     try:
         org_id = _org_id(store, org)

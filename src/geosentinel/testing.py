@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,7 @@ class ServiceProcess:
         self.extra_args = extra_args
         self.http_port = free_port()
         self.osmand_port = free_port()
+        self.tcp_ports = {"watch": free_port(), "gt06": free_port(), "h02": free_port()}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,6 +104,9 @@ class ServiceProcess:
     def start(self, timeout_s: float = 60) -> ServiceProcess:
         args = [sys.executable, "-m", "geosentinel", "serve", "--db", self.db_url, *self.extra_args]
         args += ["--http-port", str(self.http_port), "--osmand-port", str(self.osmand_port)]
+        for name, port in self.tcp_ports.items():
+            if f"--{name}-port" not in self.extra_args:
+                args += [f"--{name}-port", str(port)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())  # noqa: S603
         deadline = time.monotonic() + timeout_s
@@ -130,3 +135,16 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+class FakeClock:
+    """A clock that moves only when told to (timelines in tests, replays)."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta

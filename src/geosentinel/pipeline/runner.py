@@ -127,6 +127,29 @@ class Pipeline:
         else:
             self._route(messages, devices, received_at, on_done)
 
+    def recognise(self, unique_id: str, on_done: OnDone) -> None:
+        """Tell whether ``unique_id`` is a registered device (for frames that carry no message, e.g. a login).
+
+        ``on_done`` gets STORED for a known device (nothing needed storing), UNKNOWN_DEVICE otherwise.
+        """
+        now = self.clock.now()
+        device = self.directory.cached(unique_id, now)
+        if device is MISS:
+            task = asyncio.create_task(self._look_up_then_answer(unique_id, now, on_done))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+        else:
+            on_done(Outcome.STORED if device is not None else Outcome.UNKNOWN_DEVICE)
+
+    async def _look_up_then_answer(self, unique_id: str, now: datetime, on_done: OnDone) -> None:
+        try:
+            device = await self.directory.lookup(unique_id, now)
+        except Exception:
+            log.exception("device lookup failed")
+            on_done(Outcome.FAILED)
+            return
+        on_done(Outcome.STORED if device is not None else Outcome.UNKNOWN_DEVICE)
+
     async def offer(self, messages: Sequence[DeviceMessage]) -> Outcome:
         """:meth:`enqueue`, awaited."""
         outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()

@@ -10,6 +10,8 @@ from geosentinel.protocols import osmand
 from geosentinel.protocols.base import CommandEncoder, Framer, ProtocolSpec, StreamDecoder
 
 STREAM_PROTOCOLS = ("watch", "gt06", "h02")
+# Every protocol a device can be registered with ("mqtt": the platform's own JSON payload over MQTT).
+DEVICE_PROTOCOLS = ("osmand", *STREAM_PROTOCOLS, "mqtt")
 
 
 @dataclass(frozen=True, slots=True)

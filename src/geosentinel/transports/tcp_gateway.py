@@ -1,0 +1,264 @@
+"""TCP gateways for the stream protocols (watch, GT06, H02): one listener per protocol.
+
+Each connection is an ``asyncio.Protocol`` (no task, no stream reader: tens of thousands of idle
+bracelets must cost a few kilobytes each). Bytes go through the protocol's framer, each frame through its
+pure decoder with the connection's session; messages go to the pipeline, and the frame's reply is written
+only once its messages are committed, in frame order. A frame that fails to decode is counted and skipped:
+the frames around it are unaffected. An unknown device is logged, counted and disconnected; nothing of it
+is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from geosentinel.clock import Clock
+from geosentinel.model import DeviceMessage
+from geosentinel.pipeline.runner import Outcome
+from geosentinel.protocols import StreamCodec
+from geosentinel.protocols.base import DecodeError, DecodeResult, FrameTooLarge, Session
+
+log = logging.getLogger(__name__)
+
+OnOutcome = Callable[[Outcome], None]
+
+
+class Sink(Protocol):
+    """Where a gateway hands its work: the pipeline (see :class:`geosentinel.pipeline.runner.Pipeline`)."""
+
+    def enqueue(self, messages: Sequence[DeviceMessage], on_done: OnOutcome) -> None: ...
+
+    def recognise(self, unique_id: str, on_done: OnOutcome) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TcpLimits:
+    max_frame_bytes: int = 64 * 1024
+    # Garbage tolerated on one connection before it is cut off (bytes that start no frame).
+    max_skipped_bytes: int = 256 * 1024
+    # Senior watches send LK every few minutes; GT06 heartbeats every 3 min by default.
+    idle_timeout_s: float = 600.0
+    # Carrier-grade NAT puts many devices behind one address: generous, but bounded.
+    max_connections_per_address: int = 5000
+    # Frames awaiting their commit before reading from the connection pauses.
+    max_pending_frames: int = 64
+
+
+@dataclass(slots=True)
+class GatewayCounters:
+    connections: int = 0
+    frames: int = 0
+    decode_errors: int = 0
+    unknown_devices: int = 0
+    refused_connections: int = 0
+    cut_off: int = 0
+    failed: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    reply: bytes
+    done: bool = False
+    outcome: Outcome = Outcome.STORED
+
+
+@dataclass(slots=True)
+class _Registry:
+    """The open connections of one gateway, by peer address and by device (for commands)."""
+
+    by_address: collections.Counter[str] = field(default_factory=collections.Counter)
+    by_device: dict[str, DeviceConnection] = field(default_factory=dict)
+    all: set[DeviceConnection] = field(default_factory=set)
+
+
+class DeviceConnection(asyncio.Protocol):
+    """One device's TCP connection."""
+
+    def __init__(self, gateway: TcpGateway) -> None:
+        self._gw = gateway
+        self._framer = gateway.codec.framer()
+        self.session = Session()
+        self._transport: asyncio.Transport | None = None
+        self._address = ""
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._paused = False
+        self.last_seen = time.monotonic()
+
+    # asyncio.Protocol -------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self._address = str(peer[0]) if peer else "?"
+        registry = self._gw.registry
+        if registry.by_address[self._address] >= self._gw.limits.max_connections_per_address:
+            self._gw.counters.refused_connections += 1
+            transport.close()
+            return
+        registry.by_address[self._address] += 1
+        registry.all.add(self)
+        self._gw.counters.connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        registry = self._gw.registry
+        if self in registry.all:
+            registry.all.discard(self)
+            registry.by_address[self._address] -= 1
+            if registry.by_address[self._address] <= 0:
+                del registry.by_address[self._address]
+        unique_id = self.session.unique_id
+        if unique_id is not None and registry.by_device.get(unique_id) is self:
+            del registry.by_device[unique_id]
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+        try:
+            frames = self._framer.feed(data)
+        except FrameTooLarge as exc:
+            self._cut_off(str(exc))
+            return
+        if self._framer.skipped > self._gw.limits.max_skipped_bytes:
+            self._cut_off(f"{self._framer.skipped} bytes of garbage")
+            return
+        for frame in frames:
+            self._handle(frame)
+            if self._transport is None:
+                return
+
+    # frames -----------------------------------------------------------------------------------------
+    def _handle(self, frame: bytes) -> None:
+        gw = self._gw
+        gw.counters.frames += 1
+        try:
+            result = gw.codec.decode(frame, self.session, gw.clock.now())
+        except DecodeError as exc:
+            gw.counters.decode_errors += 1
+            log.debug("%s: undecodable frame from %s: %s", gw.codec.spec.name, self._address, exc)
+            return
+        self._adopt(result)
+        device_id = result.device_id or self.session.unique_id
+        if device_id is None:
+            return  # before login: nothing to attribute the frame to (GT06 devices then log in)
+        pending = _Pending(result.reply)
+        self._pending.append(pending)
+        callback = self._callback(pending)
+        if result.messages:
+            gw.sink.enqueue(list(result.messages), callback)
+        else:
+            gw.sink.recognise(device_id, callback)
+        if len(self._pending) >= gw.limits.max_pending_frames and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _adopt(self, result: DecodeResult) -> None:
+        new = result.session
+        if new is None or new == self.session:
+            if self.session.unique_id is None and result.device_id is not None:
+                new = Session(result.device_id, self.session.model)
+            else:
+                return
+        self.session = new
+        if new.unique_id is not None:
+            self._gw.registry.by_device[new.unique_id] = self
+
+    def _callback(self, pending: _Pending) -> OnOutcome:
+        def done(outcome: Outcome) -> None:
+            pending.done = True
+            pending.outcome = outcome
+            self._flush()
+
+        return done
+
+    def _flush(self) -> None:
+        # Replies leave in frame order: a later frame committed first waits for the earlier ones.
+        while self._pending and self._pending[0].done:
+            pending = self._pending.popleft()
+            if self._transport is None:
+                continue
+            if pending.outcome is Outcome.STORED:
+                if pending.reply:
+                    self._transport.write(pending.reply)
+            elif pending.outcome is Outcome.UNKNOWN_DEVICE:
+                self._gw.counters.unknown_devices += 1
+                log.info("%s: unknown device %s from %s; disconnected", self._gw.codec.spec.name,
+                         self.session.unique_id, self._address)  # fmt: skip
+                self._transport.close()
+            else:
+                # Not stored: no reply, and the device reconnects and sends again.
+                self._gw.counters.failed += 1
+                self._transport.close()
+        if (
+            self._paused
+            and self._transport is not None
+            and len(self._pending) < self._gw.limits.max_pending_frames
+        ):
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _cut_off(self, why: str) -> None:
+        self._gw.counters.cut_off += 1
+        log.warning("%s: cutting off %s: %s", self._gw.codec.spec.name, self._address, why)
+        if self._transport is not None:
+            self._transport.abort()
+
+    # commands ---------------------------------------------------------------------------------------
+    def send(self, data: bytes) -> bool:
+        if self._transport is None or self._transport.is_closing():
+            return False
+        self._transport.write(data)
+        return True
+
+    def close_if_idle(self, now: float, idle_s: float) -> None:
+        if now - self.last_seen > idle_s and self._transport is not None:
+            self._transport.close()
+
+
+class TcpGateway:
+    """A listener for one stream protocol."""
+
+    def __init__(self, codec: StreamCodec, sink: Sink, clock: Clock, limits: TcpLimits | None = None) -> None:
+        self.codec = codec
+        self.sink = sink
+        self.clock = clock
+        self.limits = limits or TcpLimits()
+        self.counters = GatewayCounters()
+        self.registry = _Registry()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: DeviceConnection(self), host, port, backlog=4096)
+        self._sweeper = asyncio.create_task(self._sweep_idle())
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def connection_of(self, unique_id: str) -> DeviceConnection | None:
+        return self.registry.by_device.get(unique_id)
+
+    async def _sweep_idle(self) -> None:
+        # One sweep over all connections now and then costs less than a timer per connection per frame.
+        period = max(self.limits.idle_timeout_s / 4, 0.05)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for connection in list(self.registry.all):
+                connection.close_if_idle(now, self.limits.idle_timeout_s)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            self._server.close()
+            for connection in list(self.registry.all):
+                connection.close_if_idle(float("inf"), 0)
+            await self._server.wait_closed()
