@@ -38,3 +38,33 @@ pg_down() {
   [ -n "${PG_DIR:-}" ] && as_postgres "$(pg_bin)/pg_ctl -D $PG_DIR/pg/data -m fast stop" >/dev/null 2>&1
   PG_DIR=
 }
+
+# mqtt_up DIR: starts mosquitto under DIR on a free loopback port; exports GEOSENTINEL_TEST_MQTT_URL.
+mqtt_up() {
+  local dir=$1 port
+  ensure_apt 'command -v mosquitto' mosquitto mosquitto-clients || return 1
+  port=$(free_port)
+  mkdir -p "$dir/mqtt"
+  # Raised in-flight/queue limits: the service acknowledges in batches, after each commit.
+  cat >"$dir/mqtt/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 1000
+max_queued_messages 100000
+pid_file $dir/mqtt/pid
+CONF
+  [ "$(id -u)" = 0 ] && chown -R mosquitto: "$dir/mqtt" 2>/dev/null
+  mosquitto -c "$dir/mqtt/mosquitto.conf" -d || return 1
+  for _ in $(seq 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  export GEOSENTINEL_TEST_MQTT_URL="mqtt://127.0.0.1:$port"
+  MQTT_DIR=$dir
+}
+
+mqtt_down() {
+  [ -n "${MQTT_DIR:-}" ] && [ -f "$MQTT_DIR/mqtt/pid" ] && kill "$(cat "$MQTT_DIR/mqtt/pid")" 2>/dev/null
+  MQTT_DIR=
+}

@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 WORK=$(mktemp -d -t geosentinel-test.XXXXXX)
 chmod 755 "$WORK"
-cleanup() { pg_down; rm -rf "$WORK"; }
+cleanup() { mqtt_down; pg_down; rm -rf "$WORK"; }
 trap cleanup EXIT
 pg_up "$WORK"
-echo "PostgreSQL up: $GEOSENTINEL_TEST_POSTGRES_URL"
+mqtt_up "$WORK"
+echo "PostgreSQL up: $GEOSENTINEL_TEST_POSTGRES_URL; mosquitto up: $GEOSENTINEL_TEST_MQTT_URL"
 .venv/bin/pytest "$@"

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 POSTGRES_ENV = "GEOSENTINEL_TEST_POSTGRES_URL"
+MQTT_ENV = "GEOSENTINEL_TEST_MQTT_URL"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -51,3 +52,12 @@ def store(db_url: str) -> Iterator[Store]:
 def anyio_backend() -> str:
     """Async tests (``pytest.mark.anyio``) run on asyncio, as the service does."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """The mosquitto broker `make test` started. Missing is a failure, not a skip."""
+    url = os.environ.get(MQTT_ENV)
+    if not url:
+        pytest.fail(f"{MQTT_ENV} is not set: run the suite with `make test`, which starts mosquitto")
+    return url

@@ -25,6 +25,7 @@ from geosentinel.protocols import stream_codec
 from geosentinel.store import Store, open_store
 from geosentinel.transports.http_gateway import start_gateway
 from geosentinel.transports.link import LinkServer
+from geosentinel.transports.mqtt import MqttGateway
 from geosentinel.transports.osmand_http import OsmAndHandler
 from geosentinel.transports.tcp_gateway import TcpGateway, TcpLimits
 from geosentinel.transports.workers import WorkerPool
@@ -113,6 +114,20 @@ async def tcp_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[
 
 
 @contextlib.asynccontextmanager
+async def mqtt_gateway(settings: Settings, pipeline: Pipeline) -> AsyncIterator[MqttGateway | None]:
+    """The MQTT consumer, when a broker is configured."""
+    if settings.mqtt_url is None:
+        yield None
+        return
+    gateway = MqttGateway(settings.mqtt_url, pipeline)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+
+
+@contextlib.asynccontextmanager
 async def device_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[None]:
     """The device-facing HTTP listeners: in this process, or in worker processes linked to this one."""
     if settings.gateway_workers == 0:
@@ -156,8 +171,13 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with device_gateways(settings, pipeline), tcp_gateways(settings, pipeline) as gateways:
+        async with (
+            device_gateways(settings, pipeline),
+            tcp_gateways(settings, pipeline) as gateways,
+            mqtt_gateway(settings, pipeline) as mqtt,
+        ):
             api_app.state.tcp_gateways = gateways
+            api_app.state.mqtt = mqtt
             tasks = [asyncio.create_task(api.serve()), asyncio.create_task(stop.wait())]
             await _wait_for(lambda: api.started or any(t.done() for t in tasks), "the API")
             if not api.started:

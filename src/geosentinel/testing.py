@@ -67,14 +67,16 @@ def provision(db_url: str, org: str, unique_id: str, email: str) -> Tenant:
     return Tenant(db_url, o.id, wearer.id, device.id, token)
 
 
-def add_devices(db_url: str, org_id: str, unique_ids: list[str]) -> list[tuple[str, str]]:
-    """One new wearer per OsmAnd device; returns (wearer id, device id) pairs."""
+def add_devices(
+    db_url: str, org_id: str, unique_ids: list[str], protocol: str = "osmand"
+) -> list[tuple[str, str]]:
+    """One new wearer per device; returns (wearer id, device id) pairs."""
     store = open_store(db_url)
     try:
         out = []
         for unique_id in unique_ids:
             wearer = store.create_wearer(org_id, f"Wearer {unique_id}")
-            device = store.create_device(org_id, wearer.id, unique_id, "osmand")
+            device = store.create_device(org_id, wearer.id, unique_id, protocol)
             out.append((wearer.id, device.id))
         return out
     finally:

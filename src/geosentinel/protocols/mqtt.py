@@ -1,0 +1,164 @@
+"""GeoSentinel's own JSON payload over MQTT (version 1), for devices and hubs that can speak it.
+
+Devices publish to ``geosentinel/<org id>/<device unique id>/up`` at QoS 1 and receive commands on
+``…/down``. The payload is validated against a typed schema (msgspec), so a malformed message gets a
+precise error (``$.position.lat: Expected float``) and never half-decodes. See docs/protocols/mqtt.md.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from geosentinel.model import Alarm, CellTower, DeviceMessage, WifiAccessPoint
+from geosentinel.protocols.base import (
+    CommandKind,
+    DecodeError,
+    DecodeResult,
+    DeviceCommand,
+    ProtocolSpec,
+)
+
+SPEC = ProtocolSpec(
+    name="mqtt",
+    transport="mqtt",
+    default_port=1883,
+    description="GeoSentinel JSON v1 over MQTT: positions, vitals, alarms, IMU windows; commands down.",
+)
+
+TOPIC_PREFIX = "geosentinel"
+UP_FILTER = f"{TOPIC_PREFIX}/+/+/up"
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+
+
+class Position(msgspec.Struct, forbid_unknown_fields=True):
+    lat: Latitude
+    lon: Longitude
+    accuracy_m: NonNegative | None = None
+    altitude_m: float | None = None
+    speed_kmh: NonNegative | None = None
+    course_deg: Annotated[float, msgspec.Meta(ge=0, lt=360)] | None = None
+    satellites: Annotated[int, msgspec.Meta(ge=0, le=64)] | None = None
+    source: Literal["gps", "wifi", "cell"] = "gps"
+    valid: bool = True
+
+
+class Cell(msgspec.Struct, forbid_unknown_fields=True):
+    mcc: int
+    mnc: int
+    lac: int
+    cid: int
+    signal: int | None = None
+
+
+class Wifi(msgspec.Struct, forbid_unknown_fields=True):
+    mac: str
+    signal_dbm: int | None = None
+    ssid: str | None = None
+
+
+class ImuWindow(msgspec.Struct, forbid_unknown_fields=True):
+    """Motion around a suspected fall: accelerometer in g, optional gyroscope in deg/s, one row per sample."""
+
+    start: datetime
+    rate_hz: Annotated[float, msgspec.Meta(ge=5, le=200)]
+    accel_g: Annotated[list[tuple[float, float, float]], msgspec.Meta(min_length=1, max_length=5000)]
+    gyro_dps: list[tuple[float, float, float]] | None = None
+
+
+class UpV1(msgspec.Struct, forbid_unknown_fields=True):
+    v: Literal[1]
+    time: datetime | None = None
+    position: Position | None = None
+    battery_pct: Percent | None = None
+    charging: bool | None = None
+    steps: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    heart_rate_bpm: Annotated[float, msgspec.Meta(gt=0, lt=300)] | None = None
+    spo2_pct: Percent | None = None
+    temperature_c: Annotated[float, msgspec.Meta(gt=20, lt=45)] | None = None
+    systolic_mmhg: Annotated[float, msgspec.Meta(gt=0, lt=300)] | None = None
+    diastolic_mmhg: Annotated[float, msgspec.Meta(gt=0, lt=300)] | None = None
+    alarms: list[Alarm] = msgspec.field(default_factory=list)
+    cells: list[Cell] = msgspec.field(default_factory=list)
+    wifi: list[Wifi] = msgspec.field(default_factory=list)
+    imu: ImuWindow | None = None
+
+
+_decoder = msgspec.json.Decoder(UpV1)
+
+
+def parse_topic(topic: str) -> tuple[str, str]:
+    """``(org id, device unique id)`` of an up topic; raises :class:`DecodeError` for any other topic."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != TOPIC_PREFIX or parts[3] != "up" or not parts[1] or not parts[2]:
+        raise DecodeError(f"topic {topic!r} is not {TOPIC_PREFIX}/<org>/<device>/up")
+    return parts[1], parts[2]
+
+
+def down_topic(org_id: str, unique_id: str) -> str:
+    return f"{TOPIC_PREFIX}/{org_id}/{unique_id}/down"
+
+
+def decode(topic: str, payload: bytes) -> DecodeResult:
+    """One MQTT message to one normalised device message. Pure; the payload carries its own time."""
+    _org, unique_id = parse_topic(topic)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        up = _decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"invalid payload: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"payload is not JSON: {exc}") from exc
+    if up.time is not None and up.time.tzinfo is None:
+        raise DecodeError("invalid payload: time needs a UTC offset (e.g. 2026-01-01T10:00:00Z)")
+    return DecodeResult((_message(unique_id, up),), device_id=unique_id)
+
+
+def _message(unique_id: str, up: UpV1) -> DeviceMessage:
+    p = up.position
+    extras: dict[str, str | int | float | bool] = {}
+    if p is not None:
+        extras["position_source"] = p.source
+    if up.imu is not None:
+        extras["imu_samples"] = len(up.imu.accel_g)
+        extras["imu_rate_hz"] = up.imu.rate_hz
+    return DeviceMessage(
+        unique_id=unique_id, protocol=SPEC.name,
+        time=up.time.astimezone(UTC) if up.time else None,
+        latitude=p.lat if p else None, longitude=p.lon if p else None, valid=p.valid if p else None,
+        speed_kmh=p.speed_kmh if p else None, course_deg=p.course_deg if p else None,
+        altitude_m=p.altitude_m if p else None, accuracy_m=p.accuracy_m if p else None,
+        satellites=p.satellites if p else None,
+        battery_pct=up.battery_pct, charging=up.charging, steps=up.steps, heart_rate_bpm=up.heart_rate_bpm,
+        spo2_pct=up.spo2_pct, temperature_c=up.temperature_c, systolic_mmhg=up.systolic_mmhg,
+        diastolic_mmhg=up.diastolic_mmhg, alarms=frozenset(up.alarms),
+        cells=tuple(CellTower(c.mcc, c.mnc, c.lac, c.cid, c.signal) for c in up.cells),
+        wifi=tuple(WifiAccessPoint(w.mac, w.signal_dbm, w.ssid) for w in up.wifi),
+        extras=extras,
+    )  # fmt: skip
+
+
+_COMMAND_FIELDS: dict[CommandKind, tuple[str, ...]] = {
+    CommandKind.LOCATE: (),
+    CommandKind.SET_INTERVAL: ("interval_s",),
+    CommandKind.SET_SOS_NUMBERS: ("phone_numbers",),
+    CommandKind.REMOVAL_ALARM: ("enabled",),
+    CommandKind.SET_TIMEZONE: ("utc_offset_min",),
+}
+
+
+def encode_command(command: DeviceCommand, command_id: str, now: datetime) -> bytes:
+    """The JSON published on the device's down topic: ``{"v": 1, "id", "command", "sent_at", …params}``."""
+    body: dict[str, object] = {"v": 1, "id": command_id, "command": command.kind.value, "sent_at": now}
+    for name in _COMMAND_FIELDS[command.kind]:
+        value = getattr(command, name)
+        body[name] = list(value) if isinstance(value, tuple) else value
+    return msgspec.json.encode(body)

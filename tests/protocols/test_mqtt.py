@@ -1,0 +1,126 @@
+"""The GeoSentinel JSON v1 MQTT payload: exact decoding, clear errors, fuzzing, commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geosentinel.model import Alarm, CellTower, WifiAccessPoint
+from geosentinel.protocols.base import CommandKind, DecodeError, DeviceCommand
+from geosentinel.protocols.mqtt import decode, down_topic, encode_command, parse_topic
+
+TOPIC = "geosentinel/org-1/dev-1/up"
+
+
+def test_a_full_payload_decodes_to_every_field() -> None:
+    payload = {
+        "v": 1,
+        "time": "2026-03-29T00:59:30+01:00",
+        "position": {"lat": 43.2965, "lon": 5.3698, "accuracy_m": 12, "altitude_m": 40.5, "speed_kmh": 3.2,
+                     "course_deg": 90, "satellites": 7, "source": "gps"},
+        "battery_pct": 64, "charging": False, "steps": 1520, "heart_rate_bpm": 72, "spo2_pct": 97,
+        "temperature_c": 36.6, "systolic_mmhg": 128, "diastolic_mmhg": 82, "alarms": ["sos", "fall"],
+        "cells": [{"mcc": 208, "mnc": 1, "lac": 3000, "cid": 12345, "signal": -80}],
+        "wifi": [{"mac": "68:77:24:1b:e7:a7", "signal_dbm": -59}],
+        "imu": {"start": "2026-03-29T00:59:27Z", "rate_hz": 25, "accel_g": [[0, 0, 1], [0.1, 0.2, 2.9]]},
+    }  # fmt: skip
+    result = decode(TOPIC, json.dumps(payload).encode())
+    (m,) = result.messages
+    assert result.device_id == "dev-1"
+    assert m.unique_id == "dev-1" and m.protocol == "mqtt"
+    assert m.time == datetime(2026, 3, 28, 23, 59, 30, tzinfo=UTC) and not m.time_is_local
+    assert (m.latitude, m.longitude, m.valid) == (43.2965, 5.3698, True)
+    assert (m.accuracy_m, m.altitude_m, m.speed_kmh, m.course_deg, m.satellites) == (12, 40.5, 3.2, 90, 7)
+    assert (m.battery_pct, m.charging, m.steps) == (64, False, 1520)
+    assert (m.heart_rate_bpm, m.spo2_pct, m.temperature_c) == (72, 97, 36.6)
+    assert (m.systolic_mmhg, m.diastolic_mmhg) == (128, 82)
+    assert m.alarms == {Alarm.SOS, Alarm.FALL}
+    assert m.cells == (CellTower(208, 1, 3000, 12345, -80),)
+    assert m.wifi == (WifiAccessPoint("68:77:24:1b:e7:a7", -59),)
+    assert m.extras == {"position_source": "gps", "imu_samples": 2, "imu_rate_hz": 25}
+
+
+def test_a_heartbeat_needs_only_the_version() -> None:
+    (m,) = decode(TOPIC, b'{"v": 1, "battery_pct": 12}').messages
+    assert m.latitude is None and m.time is None and m.battery_pct == 12
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (b"", "not JSON"),
+        (b"{", "not JSON"),
+        (b"[]", "Expected `object`"),
+        (b'{"v": 2}', "`$.v`"),
+        (b'{"v": 1, "position": {"lat": 91, "lon": 0}}', "`$.position.lat`"),
+        (b'{"v": 1, "position": {"lat": "north", "lon": 0}}', "`$.position.lat`"),
+        (b'{"v": 1, "battery_pct": 150}', "`$.battery_pct`"),
+        (b'{"v": 1, "alarms": ["meteor"]}', "`$.alarms[0]`"),
+        (b'{"v": 1, "surprise": true}', "unknown field `surprise`"),
+        (b'{"v": 1, "time": "2026-01-01T10:00:00"}', "UTC offset"),
+        (b'{"v": 1, "position": {"lat": NaN, "lon": 0}}', "not JSON"),
+    ],
+)
+def test_malformed_payloads_get_a_precise_error(payload: bytes, error: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(TOPIC, payload)
+    assert error in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "topic", ["geosentinel/org/dev/down", "geosentinel/org/up", "other/org/dev/up", "geosentinel//dev/up"]
+)
+def test_only_up_topics_are_accepted(topic: str) -> None:
+    with pytest.raises(DecodeError, match="is not geosentinel"):
+        parse_topic(topic)
+
+
+def test_topics_round_trip() -> None:
+    assert parse_topic(TOPIC) == ("org-1", "dev-1")
+    assert down_topic("org-1", "dev-1") == "geosentinel/org-1/dev-1/down"
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_raise_only_decode_errors(payload: bytes) -> None:
+    try:
+        decode(TOPIC, payload)
+    except DecodeError:
+        pass
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["v", "time", "position", "battery_pct", "alarms", "imu", "cells"]), JSONISH
+    )
+)
+def test_arbitrary_json_objects_raise_only_decode_errors(body: dict[str, object]) -> None:
+    try:
+        decode(TOPIC, json.dumps(body).encode())
+    except DecodeError:
+        pass
+
+
+def test_commands_are_versioned_json() -> None:
+    now = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    tz = encode_command(DeviceCommand(CommandKind.SET_TIMEZONE, utc_offset_min=120), "c1", now)
+    expected = {"v": 1, "id": "c1", "command": "set_timezone", "sent_at": "2026-07-01T08:00:00Z"}
+    assert json.loads(tz) == {**expected, "utc_offset_min": 120}
+    sos = encode_command(
+        DeviceCommand(CommandKind.SET_SOS_NUMBERS, phone_numbers=("+33600000001",)), "c2", now
+    )
+    assert json.loads(sos)["phone_numbers"] == ["+33600000001"]
