@@ -13,6 +13,8 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
+    422: "unprocessable",
 }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from geosentinel.protocols.base import CommandKind
 
 
 class _Out(BaseModel):
@@ -67,3 +69,26 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     limit: int
     offset: int
+
+
+class CommandIn(BaseModel):
+    """A command for a device. Parameters by kind: ``set_interval`` → ``interval_s``; ``set_sos_numbers`` →
+    ``phone_numbers``; ``removal_alarm`` → ``enabled``; ``set_timezone`` → nothing (the offset is computed
+    from the wearer's zone when sent) or an explicit ``utc_offset_min``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: CommandKind
+    interval_s: int | None = Field(default=None, ge=10, le=86_400)
+    phone_numbers: list[Annotated[str, Field(pattern=r"^\+?[0-9]{3,20}$")]] = Field(
+        default_factory=list, max_length=3
+    )
+    enabled: bool | None = None
+    utc_offset_min: int | None = Field(default=None, ge=-720, le=840)
+
+
+class CommandOut(BaseModel):
+    device_id: str
+    kind: CommandKind
+    delivery: str
+    payload: str

@@ -192,6 +192,11 @@ class SqlStore:
         rows = self._read(_scoped(sa.select(d), d, scope).order_by(d.c.unique_id))
         return [dev for dev in map(_device, rows) if dev is not None]
 
+    def device(self, scope: Scope, device_id: str) -> Device | None:
+        d = schema.devices
+        rows = self._read(_scoped(sa.select(d), d, scope).where(d.c.id == device_id))
+        return _device(rows[0]) if rows else None
+
     def device_state(self, device_id: str) -> DeviceState | None:
         return self.device_states([device_id]).get(device_id)
 

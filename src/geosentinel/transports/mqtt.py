@@ -172,9 +172,11 @@ class MqttGateway:
                 self._client.ack(head.mid, 1)
 
     # commands -----------------------------------------------------------------------------------------
-    def publish_command(self, org_id: str, unique_id: str, command: DeviceCommand, now: datetime) -> str:
-        """Publish a command on the device's down topic (QoS 1); returns the command's id."""
+    def publish_command(
+        self, org_id: str, unique_id: str, command: DeviceCommand, now: datetime
+    ) -> tuple[str, bytes]:
+        """Publish a command on the device's down topic (QoS 1); returns its id and payload."""
         command_id = uuid.uuid4().hex
         payload = payloads.encode_command(command, command_id, now)
         self._client.publish(payloads.down_topic(org_id, unique_id), payload, qos=1)
-        return command_id
+        return command_id, payload

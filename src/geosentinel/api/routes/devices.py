@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 
 from geosentinel.api.deps import CallerDep, StoreDep
-from geosentinel.api.schemas import DeviceOut, Page
+from geosentinel.api.schemas import CommandIn, CommandOut, DeviceOut, Page
+from geosentinel.commands import NotConnected, send_command
+from geosentinel.model import Role
+from geosentinel.protocols.base import DeviceCommand, UnsupportedCommand
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -16,3 +19,30 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 async def list_devices(store: StoreDep, caller: CallerDep) -> Page[DeviceOut]:
     devices = await asyncio.to_thread(store.devices, caller.scope)
     return Page(items=[DeviceOut.model_validate(d) for d in devices], limit=len(devices), offset=0)
+
+
+@router.post("/{device_id}/commands", response_model=CommandOut)
+async def command_device(
+    device_id: str, body: CommandIn, request: Request, store: StoreDep, caller: CallerDep
+) -> CommandOut:
+    """Send a command now: 409 when the device is not connected, 422 when its protocol lacks it."""
+    if caller.user.role is Role.FAMILY:
+        raise HTTPException(403, "family members cannot send commands to devices")
+    device = await asyncio.to_thread(store.device, caller.scope, device_id)
+    org = await asyncio.to_thread(store.org, caller.scope.org_id)
+    if device is None or org is None:
+        raise HTTPException(404, f"no device {device_id}")
+    command = DeviceCommand(
+        body.kind, body.interval_s, tuple(body.phone_numbers), body.enabled, body.utc_offset_min
+    )
+    state = request.app.state
+    try:
+        sent = send_command(
+            device, command, org.timezone, request.app.state.pipeline.clock.now(),
+            getattr(state, "tcp_gateways", {}), getattr(state, "mqtt", None),
+        )  # fmt: skip
+    except UnsupportedCommand as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except NotConnected as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return CommandOut(device_id=device.id, kind=body.kind, delivery=sent.delivery, payload=sent.payload)
