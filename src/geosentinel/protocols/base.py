@@ -54,12 +54,15 @@ class Session:
     """What a stream decoder needs to remember about its connection.
 
     ``unique_id`` is the device identity once known (GT06 sends it only in its login frame); ``model`` is
-    the per-device model setting for vendor variants of a protocol. Decoders never mutate a session: a
-    frame that changes it returns the new one in :attr:`DecodeResult.session`.
+    the per-device model setting for vendor variants of a protocol (configured by an operator);
+    ``dialect`` is what the device revealed about itself on this connection (a watch's vendor code and
+    frame form), which commands must echo. Decoders never mutate a session: a frame that changes it
+    returns the new one in :attr:`DecodeResult.session`.
     """
 
     unique_id: str | None = None
     model: str | None = None
+    dialect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from geosentinel.protocols.base import DecodeError, DecodeResult, FrameTooLarge,
 log = logging.getLogger(__name__)
 
 OnOutcome = Callable[[Outcome], None]
+BUSY_RETRY_S = 0.05
 
 
 class Sink(Protocol):
@@ -47,7 +49,7 @@ class TcpLimits:
     # Carrier-grade NAT puts many devices behind one address: generous, but bounded.
     max_connections_per_address: int = 5000
     # Frames awaiting their commit before reading from the connection pauses.
-    max_pending_frames: int = 64
+    max_pending_frames: int = 16
 
 
 @dataclass(slots=True)
@@ -59,11 +61,13 @@ class GatewayCounters:
     refused_connections: int = 0
     cut_off: int = 0
     failed: int = 0
+    busy_retries: int = 0
 
 
 @dataclass(slots=True)
 class _Pending:
     reply: bytes
+    messages: list[DeviceMessage]
     done: bool = False
     outcome: Outcome = Outcome.STORED
 
@@ -145,11 +149,11 @@ class DeviceConnection(asyncio.Protocol):
         device_id = result.device_id or self.session.unique_id
         if device_id is None:
             return  # before login: nothing to attribute the frame to (GT06 devices then log in)
-        pending = _Pending(result.reply)
+        pending = _Pending(result.reply, list(result.messages))
         self._pending.append(pending)
         callback = self._callback(pending)
-        if result.messages:
-            gw.sink.enqueue(list(result.messages), callback)
+        if pending.messages:
+            gw.sink.enqueue(pending.messages, callback)
         else:
             gw.sink.recognise(device_id, callback)
         if len(self._pending) >= gw.limits.max_pending_frames and self._transport is not None:
@@ -160,7 +164,7 @@ class DeviceConnection(asyncio.Protocol):
         new = result.session
         if new is None or new == self.session:
             if self.session.unique_id is None and result.device_id is not None:
-                new = Session(result.device_id, self.session.model)
+                new = dataclasses.replace(self.session, unique_id=result.device_id)
             else:
                 return
         self.session = new
@@ -169,6 +173,18 @@ class DeviceConnection(asyncio.Protocol):
 
     def _callback(self, pending: _Pending) -> OnOutcome:
         def done(outcome: Outcome) -> None:
+            if outcome is Outcome.BUSY and self._transport is not None:
+                # The pipeline is saturated. Most frames of these protocols are never acknowledged, so
+                # the device would not resend them: keep the frame, stop reading from this device, and
+                # offer it again shortly. Backpressure reaches the device through TCP.
+                self._gw.counters.busy_retries += 1
+                if not self._paused:
+                    self._paused = True
+                    self._transport.pause_reading()
+                asyncio.get_running_loop().call_later(
+                    BUSY_RETRY_S, self._gw.sink.enqueue, pending.messages, done
+                )
+                return
             pending.done = True
             pending.outcome = outcome
             self._flush()

@@ -1,0 +1,399 @@
+"""Senior smartwatch text protocol ("3G", "SG", "CS", "ZJ" watches), TCP, default port 5093.
+
+Who sends it: the many white-label GPS watches for children and elderly people built on the same Chinese
+firmware (SeTracker, "3G watch", Q50/Q90/D99 families, 4G LTE watches), whatever their brand.
+
+Spec source: Traccar's ``WatchFrameDecoder.java``, ``WatchProtocolDecoder.java`` and
+``WatchProtocolEncoder.java`` (Apache-2.0) with their tests, summarised in section 4.1 of the shared
+protocol notes (``shared/protocols/README.md``).
+
+A frame is ``[MM*ID*LLLL*CONTENT]``, or ``[MM*ID*NNNN*LLLL*CONTENT]`` with a sequence index (ZJ firmware):
+``MM`` the vendor code, ``ID`` the device id (10 digits or an IMEI), ``LLLL`` the content length in hex,
+which real watches often get wrong, so frames are cut at the closing bracket and the length is never
+trusted. Binary payloads escape ``} [ ] , *`` as ``7D 01``..``7D 05``, so a raw ``]`` always ends a frame.
+
+Every frame names its device, so no login is needed; the vendor code (and whether the watch uses the
+index form) is remembered in :attr:`Session.dialect` as ``"3G"`` or ``"ZJ/indexed"`` for commands.
+This module holds the framing, the dispatch table, keep-alives, media and commands; locations and vitals
+are parsed in :mod:`geosentinel.protocols.watch_content`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from geosentinel.model import ExtraValue
+from geosentinel.protocols.base import (
+    CommandKind,
+    DecodeError,
+    DecodeResult,
+    DeviceCommand,
+    FrameTooLarge,
+    ProtocolSpec,
+    Session,
+    UnsupportedCommand,
+)
+from geosentinel.protocols.watch_content import (
+    NOTHING,
+    Handler,
+    Output,
+    alarm,
+    blood_pressure,
+    body_temperature,
+    fields,
+    heart,
+    location,
+    message,
+    oxygen,
+    temperature,
+    unescape_media,
+)
+
+SPEC = ProtocolSpec(
+    name="watch",
+    transport="tcp",
+    default_port=5093,
+    description=(
+        "Senior and children's GPS smartwatches (3G/SG/CS/ZJ text protocol): "
+        "positions, SOS/fall/removal alarms, heart rate, blood pressure, SpO2, temperature"
+    ),
+    binary=False,
+)
+
+# Voice (AMR) and camera (JPEG) frames are the large ones; JXTK exists to keep voice chunks small.
+MAX_FRAME = 256 * 1024
+DEFAULT_VENDOR = "CS"
+INDEXED_SUFFIX = "/indexed"
+# Traccar's encoder puts this fixed index in commands to watches that use the index form.
+COMMAND_INDEX = "0001"
+
+_OPEN, _CLOSE = b"[", b"]"
+_VENDOR_RE = re.compile(rb"[0-9A-Za-z]{2}")
+_ID_RE = re.compile(rb"[0-9A-Za-z]{1,32}")
+_HEX4_RE = re.compile(rb"[0-9A-Fa-f]{4}")
+# "[" MM "*" ID "*" [NNNN "*"] LLLL "*" TYPE, then "," or "]": the index is only taken when another
+# 4-hex-digit field follows it, so a plain frame's length field is never mistaken for an index.
+_HEADER_RE = re.compile(
+    rb"\[([0-9A-Za-z]{2})\*([0-9A-Za-z]{1,32})\*(?:([0-9A-Fa-f]{4})\*)?[0-9A-Fa-f]{4}\*"
+    rb"([0-9A-Za-z_]{1,24})(?=[,\]])"
+)
+_COUNTER_RE = re.compile(r"\d{1,10}")
+_JPEG_START = b"\xff\xd8"
+_MODEL_RE = re.compile(r"([0-9A-Za-z]{2})(/indexed)?")
+_PHONE_RE = re.compile(r"\+?\d{3,20}")
+_MAX_SOS_NUMBERS = 3
+_MAX_INTERVAL_S = 86_400
+_QUARTERS = {0: "", 15: ".25", 30: ".5", 45: ".75"}
+_MIN_OFFSET_MIN, _MAX_OFFSET_MIN = -12 * 60, 14 * 60
+
+
+class WatchFramer:
+    """Cuts the byte stream at brackets: ``[`` opens a frame, the first ``]`` closes it.
+
+    A ``[`` before the closing bracket means the frame in progress was cut short (a watch that rebooted
+    mid-frame): it is dropped and the new ``[`` starts over, so garbage never swallows a good frame.
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self.skipped = 0
+        self._buffer = bytearray()
+        # Offset in the buffer where the search for the end of the frame in progress resumes (0 = no
+        # frame in progress): a large frame arriving in small pieces is scanned once, not once per piece.
+        self._scan = 0
+        self._oversize = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._oversize:
+            self._oversize = False
+            self.skipped += len(data)
+            raise FrameTooLarge(f"watch frame exceeds {self.max_frame} bytes")
+        buffer = self._buffer
+        buffer += data
+        frames: list[bytes] = []
+        consumed, self._scan, oversize = self._cut(buffer, frames)
+        if oversize or len(buffer) - consumed > self.max_frame:
+            self.skipped += len(buffer) - consumed
+            buffer.clear()
+            self._scan = 0
+            if not frames:
+                raise FrameTooLarge(f"watch frame exceeds {self.max_frame} bytes")
+            self._oversize = True  # after handing out the good frames before it
+            return frames
+        del buffer[:consumed]
+        return frames
+
+    def _cut(self, buffer: bytearray, frames: list[bytes]) -> tuple[int, int, bool]:
+        """Append the whole frames to ``frames``; (bytes consumed, next scan offset, frame too large)."""
+        pos, scan, size = 0, self._scan, len(buffer)
+        while pos < size:
+            if scan == 0:
+                start = buffer.find(_OPEN, pos)
+                if start < 0:
+                    self.skipped += size - pos
+                    return size, 0, False
+                self.skipped += start - pos
+                pos, scan = start, start + 1
+            end = buffer.find(_CLOSE, scan)
+            # The last "[" before the end wins: everything before it was a frame cut short.
+            restart = buffer.rfind(_OPEN, scan, size if end < 0 else end)
+            if restart >= 0:
+                self.skipped += restart - pos
+                pos = restart
+            if end < 0:
+                return pos, size - pos, False
+            if end + 1 - pos > self.max_frame:
+                return pos, 0, True
+            frames.append(bytes(buffer[pos : end + 1]))
+            pos, scan = end + 1, 0
+        return pos, 0, False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Keep-alives, media and acknowledgements (locations and vitals: watch_content)
+
+
+def _link(uid: str, mtype: str, body: bytes) -> Output:
+    # LK is the keep-alive: always answered, even when its optional counters are unreadable.
+    try:
+        values = fields(body)
+    except DecodeError:
+        return (), "LK"
+    if len(values) < 3:
+        return (), "LK"
+    steps, rolls, battery = values[0], values[1], values[2].partition(":")[0]
+    if not (_COUNTER_RE.fullmatch(steps) and _COUNTER_RE.fullmatch(battery) and int(battery) <= 100):
+        return (), "LK"
+    extras: dict[str, ExtraValue] = {"rolls": int(rolls)} if _COUNTER_RE.fullmatch(rolls) else {}
+    return (message(uid, mtype, battery_pct=float(battery), steps=int(steps), extras=extras),), "LK"
+
+
+def _init(uid: str, mtype: str, body: bytes) -> Output:
+    return (), "INIT,1"
+
+
+def _echo(uid: str, mtype: str, body: bytes) -> Output:
+    return (), mtype
+
+
+def _media(kind: str, size: int, **extras: ExtraValue) -> dict[str, ExtraValue]:
+    return {"media": kind, "media_bytes": size, **extras}
+
+
+def _voice(uid: str, mtype: str, body: bytes) -> Output:
+    audio = unescape_media(body)
+    if len(audio) <= 1:
+        # "TK,1" / "TK,0" is the watch acknowledging a voice message we sent: not to be answered.
+        return NOTHING
+    record = message(uid, mtype, extras=_media("audio", len(audio)))
+    return (record,), "TK,1" if mtype.upper() == "TK" else None
+
+
+def _voice_chunk(uid: str, mtype: str, body: bytes) -> Output:
+    parts = body.split(b",", 3)
+    if len(parts) < 4:
+        raise DecodeError("JXTK needs name, part, parts and data")
+    try:
+        current, total = int(parts[1].decode("ascii")), int(parts[2].decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise DecodeError("JXTK part numbers are not integers") from None
+    audio = unescape_media(parts[3])
+    if current < total:
+        return (), "JXTKR,1"
+    extras = _media("audio", len(audio), media_parts=total)
+    return (message(uid, mtype, extras=extras),), "JXTKR,1"
+
+
+def _image(uid: str, mtype: str, body: bytes) -> Output:
+    data = unescape_media(body)
+    start = data.find(_JPEG_START)
+    size = len(data) - start if start >= 0 else 0
+    return (message(uid, mtype, extras=_media("image", size)),), None
+
+
+def _command_ack(uid: str, mtype: str, body: bytes) -> Output:
+    # The watch echoes a command's type when it applied it; firmware that ignores SOS-number or
+    # removal-alarm settings exists, so the acknowledgement is worth keeping.
+    return (message(uid, mtype, extras={"ack": mtype}),), None
+
+
+def _ignore(uid: str, mtype: str, body: bytes) -> Output:
+    return NOTHING
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "INIT": _init,
+    "LK": _link,
+    "UD": location,
+    "UD2": location,
+    "UD3": location,
+    "UD_LTE": location,
+    "UD_WCDMA": location,
+    "WT": location,
+    "AL": alarm,
+    "AL_LTE": alarm,
+    "ALCUSTOMER1": alarm,
+    "TKQ": _echo,
+    "TKQ2": _echo,
+    "PULSE": heart,
+    "HEART": heart,
+    "BLOOD": blood_pressure,
+    "BPHRT": blood_pressure,
+    "OXYGEN": oxygen,
+    "TEMP": temperature,
+    "BTEMP2": body_temperature,
+    "TK": _voice,
+    "TK2": _voice,
+    "JXTK": _voice_chunk,
+    "IMG": _image,
+    **dict.fromkeys(
+        ("CR", "UPLOAD", "SOS", "SOS1", "SOS2", "SOS3", "REMOVE", "LZ", "RESET", "POWEROFF", "FLOWER"),
+        _command_ack,
+    ),
+}
+
+
+def handler_for(mtype: str) -> Handler:
+    """The handler of a type (case-insensitive; unknown ``UD_*``/``AL_*`` variants read as their family)."""
+    handler = HANDLERS.get(mtype)
+    if handler is not None:
+        return handler
+    upper = mtype.upper()
+    handler = HANDLERS.get(upper)
+    if handler is not None:
+        return handler
+    if upper.startswith("UD_"):
+        return location
+    if upper.startswith("AL_"):
+        return alarm
+    return _ignore
+
+
+def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
+    """Decode one bracketed frame. Raises :class:`DecodeError` for anything malformed."""
+    match = _HEADER_RE.match(frame)
+    if match is None or frame[-1] != 0x5D:
+        raise _header_error(frame)
+    end = match.end()
+    if frame[end] == 0x2C:  # ","
+        body = frame[end + 1 : -1]
+    elif end == len(frame) - 1:
+        body = b""
+    else:
+        raise DecodeError("watch frame has data after its closing bracket")
+    vendor, device, index_bytes, type_bytes = match.groups()
+    mm, uid, mtype = vendor.decode("ascii"), device.decode("ascii"), type_bytes.decode("ascii")
+    index = None if index_bytes is None else index_bytes.decode("ascii")
+    messages, answer = handler_for(mtype)(uid, mtype, body)
+    reply = b"" if answer is None else _frame(mm, uid, index, answer)
+    model = mm if index is None else mm + INDEXED_SUFFIX
+    changed = session.unique_id != uid or session.dialect != model
+    return DecodeResult(
+        messages=messages,
+        reply=reply,
+        session=Session(unique_id=uid, model=session.model, dialect=model) if changed else None,
+        device_id=uid,
+    )
+
+
+def _header_error(frame: bytes) -> DecodeError:
+    """Say which part of a frame that failed the header pattern is wrong."""
+    if len(frame) < 2 or frame[0] != 0x5B or frame[-1] != 0x5D:
+        return DecodeError("not a watch frame: expected [MM*ID*LEN*CONTENT]")
+    parts = frame[1:-1].split(b"*", 4)
+    if len(parts) < 4:
+        return DecodeError("incomplete watch header: expected MM*ID*LEN*CONTENT")
+    if not _VENDOR_RE.fullmatch(parts[0]):
+        return DecodeError("watch vendor code is not 2 letters or digits")
+    if not _ID_RE.fullmatch(parts[1]):
+        return DecodeError("watch device id is not 1-32 letters or digits")
+    if not _HEX4_RE.fullmatch(parts[2]):
+        return DecodeError("watch length field is not 4 hex digits")
+    return DecodeError("watch message type missing or malformed")
+
+
+def _frame(vendor: str, uid: str, index: str | None, content: str) -> bytes:
+    # Lower-case hex length, as Traccar writes it and the watches it serves accept.
+    if index is None:
+        return f"[{vendor}*{uid}*{len(content):04x}*{content}]".encode("ascii")
+    return f"[{vendor}*{uid}*{index}*{len(content):04x}*{content}]".encode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Commands
+
+
+def encode_command(command: DeviceCommand, session: Session, now: datetime) -> bytes:
+    """The frame(s) for ``command``, with the vendor code the watch itself uses (``CS`` if unknown)."""
+    uid = session.unique_id
+    if not uid or not _ID_RE.fullmatch(uid.encode("utf-8", "replace")):
+        raise UnsupportedCommand("the watch's device id is not known")
+    builder = _COMMANDS.get(command.kind)
+    if builder is None:
+        raise UnsupportedCommand(f"watch protocol has no {command.kind.value} command")
+    vendor, indexed = _vendor_of(session.dialect)
+    index = COMMAND_INDEX if indexed else None
+    return b"".join(_frame(vendor, uid, index, content) for content in builder(command))
+
+
+def _vendor_of(dialect: str | None) -> tuple[str, bool]:
+    match = _MODEL_RE.fullmatch(dialect or "")
+    if match is None:
+        return DEFAULT_VENDOR, False
+    return match.group(1), match.group(2) is not None
+
+
+def _locate(command: DeviceCommand) -> list[str]:
+    return ["CR"]
+
+
+def _interval(command: DeviceCommand) -> list[str]:
+    seconds = command.interval_s
+    if type(seconds) is not int or not 1 <= seconds <= _MAX_INTERVAL_S:
+        raise UnsupportedCommand(f"interval_s must be 1..{_MAX_INTERVAL_S} seconds")
+    return [f"UPLOAD,{seconds}"]
+
+
+def _sos_numbers(command: DeviceCommand) -> list[str]:
+    numbers = command.phone_numbers
+    if not numbers or len(numbers) > _MAX_SOS_NUMBERS:
+        raise UnsupportedCommand(f"watches take 1 to {_MAX_SOS_NUMBERS} SOS numbers")
+    for number in numbers:
+        if number and not _PHONE_RE.fullmatch(number):
+            raise UnsupportedCommand(f"invalid phone number {number[:24]!r}")
+    # One SOSn frame per slot, as Traccar sends them; unused slots are cleared so that a number removed
+    # on the platform stops being called by the watch.
+    padded = (*numbers, *("",) * (_MAX_SOS_NUMBERS - len(numbers)))
+    return [f"SOS{slot},{number}" for slot, number in enumerate(padded, start=1)]
+
+
+def _removal_alarm(command: DeviceCommand) -> list[str]:
+    if command.enabled is None:
+        raise UnsupportedCommand("removal_alarm needs enabled")
+    return [f"REMOVE,{1 if command.enabled else 0}"]
+
+
+def timezone_text(offset_min: int) -> str:
+    """UTC offset as the watch's ``LZ`` wants it: signed hours, quarter hours as decimals (+1, +5.5, -3.5)."""
+    hours, minutes = divmod(abs(offset_min), 60)
+    if minutes not in _QUARTERS or not _MIN_OFFSET_MIN <= offset_min <= _MAX_OFFSET_MIN:
+        raise UnsupportedCommand(f"UTC offset {offset_min} min is not a quarter hour within -12h..+14h")
+    return f"{'-' if offset_min < 0 else '+'}{hours}{_QUARTERS[minutes]}"
+
+
+def _timezone(command: DeviceCommand) -> list[str]:
+    if command.utc_offset_min is None:
+        raise UnsupportedCommand("set_timezone needs utc_offset_min")
+    # The language field is left empty, as Traccar does, so the watch keeps its current language.
+    return [f"LZ,,{timezone_text(command.utc_offset_min)}"]
+
+
+_COMMANDS: Mapping[CommandKind, Callable[[DeviceCommand], list[str]]] = {
+    CommandKind.LOCATE: _locate,
+    CommandKind.SET_INTERVAL: _interval,
+    CommandKind.SET_SOS_NUMBERS: _sos_numbers,
+    CommandKind.REMOVAL_ALARM: _removal_alarm,
+    CommandKind.SET_TIMEZONE: _timezone,
+}

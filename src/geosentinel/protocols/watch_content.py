@@ -1,0 +1,421 @@
+"""The data frames of the watch protocol: locations (with cells, Wi-Fi and the status word) and vitals.
+
+Framing, dispatch, keep-alives, media and commands live in ``watch.py``. A handler gets the device id,
+the type as the watch spelled it and the raw bytes after ``TYPE,`` (still escaped), and returns the
+messages plus the reply content (``None`` for no reply). Text bodies must be UTF-8.
+
+Spec source: Traccar's ``WatchProtocolDecoder.java`` (Apache-2.0) and its tests, summarised in section 4.1
+of ``shared/protocols/README.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from geosentinel.model import Alarm, CellTower, DeviceMessage, ExtraValue, WifiAccessPoint
+from geosentinel.protocols.base import DecodeError
+
+PROTOCOL = "watch"
+
+Output = tuple[tuple[DeviceMessage, ...], str | None]
+Handler = Callable[[str, str, bytes], Output]
+
+NOTHING: Output = ((), None)
+_UNSET = (0, 0, 0)
+_DATE_CACHE = 4096
+_NO_ALARMS: frozenset[Alarm] = frozenset()
+_GENERAL = frozenset({Alarm.GENERAL})
+
+# Integer parts are capped so that float() stays finite and int() stays far from its digit limit.
+_UNUM = r"(\d{1,10}(?:\.\d*)?)?"
+_POSITION_RE = re.compile(
+    r"(\d{6}),(\d{6}),([AV]),"
+    r" *(-?\d{1,3}(?:\.\d*)?),([NS]?),"
+    r" *(-?\d{1,3}(?:\.\d*)?),([EW]?),"
+    rf"{_UNUM},{_UNUM},(-?\d{{1,10}}(?:\.\d*)?)?,"
+    r"(\d{1,10})?,(\d{1,10})?,(\d{1,10})?,(\d{1,10})?,(\d{1,10})?,"
+    r"([0-9A-Fa-f]{1,8})(?:,(.*))?",
+    re.DOTALL,
+)
+# No cell, no Wi-Fi ("0,0,0" and the like): the common indoor-less case skips network parsing.
+_EMPTY_NETWORK_RE = re.compile(r"[0,]*")
+_VITAL_RE = re.compile(r"\d{1,4}(?:\.\d+)?")
+_TEMPERATURE_RE = re.compile(r"-?\d{1,3}(?:\.\d+)?")
+_HEX_RE = re.compile(r"[0-9A-Fa-f]{1,16}")
+_HEX_LETTER_RE = re.compile(r"[A-Fa-f]")
+_MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_ACCURACY_RE = re.compile(r"\d{1,6}(?:\.\d+)?")
+_BAD_ESCAPE_RE = re.compile(rb"\x7d(?:[^\x01-\x05]|$)")
+_ESCAPES = ((b"}\x02", b"["), (b"}\x03", b"]"), (b"}\x04", b","), (b"}\x05", b"*"), (b"}\x01", b"}"))
+_TEXT_ESCAPES = tuple((old.decode(), new.decode()) for old, new in _ESCAPES)
+
+# Terminal-status bits (high word = alarms, low word = states) as Traccar maps them; all set bits count,
+# not only the first, since one frame can carry SOS and a fall at once.
+_STATUS_ALARMS = (
+    (0, Alarm.LOW_BATTERY),
+    (1, Alarm.GEOFENCE_EXIT),
+    (2, Alarm.GEOFENCE_ENTER),
+    (14, Alarm.POWER_CUT),
+    (16, Alarm.SOS),
+    (17, Alarm.LOW_BATTERY),
+    (18, Alarm.GEOFENCE_EXIT),
+    (19, Alarm.GEOFENCE_ENTER),
+    (20, Alarm.REMOVED),
+    (21, Alarm.FALL),
+    (22, Alarm.FALL),
+)
+_ALARM_MASK = sum(1 << bit for bit, _ in _STATUS_ALARMS)
+_MOTION_BIT = 1 << 4
+_alarm_cache: dict[int, frozenset[Alarm]] = {0: _NO_ALARMS}  # at most 2**11 keys (masked status)
+
+
+def status_alarms(status: int) -> frozenset[Alarm]:
+    """The alarms a terminal-status word raises."""
+    key = status & _ALARM_MASK
+    found = _alarm_cache.get(key)
+    if found is None:
+        found = frozenset(alarm for bit, alarm in _STATUS_ALARMS if key >> bit & 1)
+        _alarm_cache[key] = found
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("content is not UTF-8 text") from None
+
+
+def _unescape_text(value: str) -> str:
+    if "}" in value:
+        for old, new in _TEXT_ESCAPES:
+            value = value.replace(old, new)
+    return value
+
+
+def unescape_media(data: bytes) -> bytes:
+    """Undo the ``7D 0x`` escapes of a binary payload; a ``7D`` not followed by 01-05 is an error."""
+    if b"}" not in data:
+        return data
+    if _BAD_ESCAPE_RE.search(data):
+        raise DecodeError("invalid 7D escape in binary payload")
+    for old, new in _ESCAPES:
+        data = data.replace(old, new)
+    return data
+
+
+def fields(body: bytes) -> list[str]:
+    """Comma-separated text fields, trailing empties kept."""
+    text = _text(body)
+    return text.split(",") if text else []
+
+
+def message(
+    uid: str,
+    mtype: str,
+    *,
+    battery_pct: float | None = None,
+    steps: int | None = None,
+    heart_rate_bpm: float | None = None,
+    spo2_pct: float | None = None,
+    temperature_c: float | None = None,
+    systolic_mmhg: float | None = None,
+    diastolic_mmhg: float | None = None,
+    alarms: frozenset[Alarm] = _NO_ALARMS,
+    extras: Mapping[str, ExtraValue] | None = None,
+) -> DeviceMessage:
+    """A message without a fix (time = receive time): heartbeat counters, vitals, media, acks."""
+    return DeviceMessage(
+        unique_id=uid,
+        protocol=PROTOCOL,
+        battery_pct=battery_pct,
+        steps=steps,
+        heart_rate_bpm=heart_rate_bpm,
+        spo2_pct=spo2_pct,
+        temperature_c=temperature_c,
+        systolic_mmhg=systolic_mmhg,
+        diastolic_mmhg=diastolic_mmhg,
+        alarms=alarms,
+        extras={"type": mtype, **extras} if extras else {"type": mtype},
+    )
+
+
+def _vital(name: str, value: str) -> float:
+    if not _VITAL_RE.fullmatch(value):
+        raise DecodeError(f"invalid {name} {value[:20]!r}")
+    return float(value)
+
+
+_dates: dict[str, tuple[int, int, int] | None] = {}  # DDMMYY -> (year, month, day); cleared when it grows
+
+
+def _date(text: str) -> tuple[int, int, int] | None:
+    try:
+        day = datetime(2000 + int(text[4:]), int(text[2:4]), int(text[:2]), tzinfo=UTC)
+    except ValueError:
+        return None
+    return day.year, day.month, day.day
+
+
+def _fix_time(date: str, clock: str) -> datetime | None:
+    """DDMMYY HHMMSS as written; an impossible date (000000 before the watch synced) gives no time."""
+    ymd = _dates.get(date, _UNSET)
+    if ymd is _UNSET:
+        if len(_dates) > _DATE_CACHE:
+            _dates.clear()
+        ymd = _dates[date] = _date(date)
+    if ymd is None:
+        return None
+    hours, rest = divmod(int(clock), 10000)
+    minutes, seconds = divmod(rest, 100)
+    try:
+        return datetime(ymd[0], ymd[1], ymd[2], hours, minutes, seconds, 0, UTC)
+    except ValueError:
+        return None
+
+
+def _coordinate(value: str, hemisphere: str, negative: str, limit: float, name: str) -> float:
+    number = float(value)
+    if hemisphere == negative:
+        # Some firmware pre-signs the value and still writes the hemisphere: never flip it back.
+        number = -abs(number)
+    if not -limit <= number <= limit:
+        raise DecodeError(f"{name} {value!r} out of range")
+    return number
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Network tail: cells, TA, MCC, MNC, {LAC, CID, signal} x n, Wi-Fi count, {SSID, MAC, dBm} x m [, accuracy]
+
+
+_NO_NETWORK: tuple[tuple[CellTower, ...], tuple[WifiAccessPoint, ...], float | None] = ((), (), None)
+
+
+class _Truncated(Exception):
+    """The network tail ends early or holds a malformed value: what was read so far is kept."""
+
+
+def _level(value: str) -> int | None:
+    """A signal level (may be negative for Wi-Fi dBm); empty or malformed means unknown."""
+    if value.isdigit() or (value[:1] == "-" and value[1:].isdigit()):
+        return int(value)
+    return None
+
+
+def _cells(values: list[str]) -> tuple[tuple[CellTower, ...], int]:
+    count = int(values[0]) if values[0].isdigit() else -1
+    if count <= 0:
+        if count < 0:
+            raise _Truncated
+        # Traccar reads no TA/MCC/MNC after a zero count; the Wi-Fi count follows directly.
+        return (), 1
+    end = 4 + 3 * count
+    if end > len(values):
+        raise _Truncated
+    mcc_s, mnc_s = values[2], values[3]
+    if not ((mcc_s.isdigit() or not mcc_s) and (mnc_s.isdigit() or not mnc_s)):
+        raise _Truncated
+    mcc, mnc = int(mcc_s or 0), int(mnc_s or 0)
+    triples = values[4:end]
+    # LTE firmware writes LAC/CID in hex: one hex letter anywhere means the whole list is hex.
+    hexadecimal = _HEX_LETTER_RE.search(",".join(triples)) is not None
+    cells = []
+    for i in range(0, len(triples), 3):
+        lac, cid = triples[i], triples[i + 1]
+        if hexadecimal:
+            if not (_HEX_RE.fullmatch(lac) and _HEX_RE.fullmatch(cid)):
+                raise _Truncated
+            lac_n, cid_n = int(lac, 16), int(cid, 16)
+        elif lac.isdigit() and cid.isdigit():
+            lac_n, cid_n = int(lac), int(cid)
+        else:
+            raise _Truncated
+        cells.append(CellTower(mcc=mcc, mnc=mnc, lac=lac_n, cid=cid_n, signal=_level(triples[i + 2])))
+    return tuple(cells), end
+
+
+def _wifi(values: list[str], index: int) -> tuple[tuple[WifiAccessPoint, ...], int]:
+    if index >= len(values):
+        return (), index
+    count_s = values[index]
+    if not count_s:
+        return (), index + 1
+    if not count_s.isdigit():
+        raise _Truncated
+    index += 1
+    end = index + 3 * int(count_s)
+    if end > len(values):
+        raise _Truncated
+    found = []
+    for i in range(index, end, 3):
+        mac = values[i + 1]
+        if len(mac) == 17 and _MAC_RE.fullmatch(mac):  # placeholders such as "0" mean "no access point"
+            ssid = values[i]
+            if "}" in ssid:
+                ssid = _unescape_text(ssid)
+            found.append(
+                WifiAccessPoint(mac=mac.lower(), signal_dbm=_level(values[i + 2]), ssid=ssid or None)
+            )
+    return tuple(found), end
+
+
+def _network(
+    tail: str, extras: dict[str, ExtraValue]
+) -> tuple[tuple[CellTower, ...], tuple[WifiAccessPoint, ...], float | None]:
+    values = tail.split(",")
+    cells: tuple[CellTower, ...] = ()
+    wifi: tuple[WifiAccessPoint, ...] = ()
+    try:
+        cells, index = _cells(values)
+        wifi, index = _wifi(values, index)
+    except (_Truncated, ValueError):  # ValueError: a non-ASCII digit that str.isdigit() let through
+        extras["network_truncated"] = True
+        return cells, wifi, None
+    accuracy = None
+    if index == len(values) - 1 and _ACCURACY_RE.fullmatch(values[index]):
+        accuracy = float(values[index]) or None
+    return cells, wifi, accuracy
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def _decode_position(uid: str, mtype: str, body: bytes, alarm_frame: bool) -> DeviceMessage:
+    match = _POSITION_RE.fullmatch(_text(body))
+    if match is None:
+        raise DecodeError(f"malformed {mtype} location")
+    (
+        date,
+        clock,
+        fix,
+        lat_s,
+        ns,
+        lon_s,
+        ew,
+        speed,
+        course,
+        alt,
+        sats,
+        rssi,
+        battery,
+        steps,
+        rolls,
+        word,
+        tail,
+    ) = match.groups()
+    lat = _coordinate(lat_s, ns, "S", 90.0, "latitude")
+    lon = _coordinate(lon_s, ew, "W", 180.0, "longitude")
+    valid = fix == "A"
+    if lat == 0.0 and lon == 0.0:  # indoors: the watch has no fix and says so with 0,0
+        valid = False
+        position: tuple[float | None, float | None] = (None, None)
+    else:
+        position = (lat, lon)
+    status = int(word, 16)
+    alarms = status_alarms(status)
+    if alarm_frame and not alarms:
+        alarms = _GENERAL
+    extras: dict[str, ExtraValue] = {"type": mtype, "status": word}
+    if rssi:
+        extras["rssi"] = int(rssi)
+    if rolls:
+        extras["rolls"] = int(rolls)
+    if status & _MOTION_BIT:
+        extras["motion"] = True
+    if tail is None or _EMPTY_NETWORK_RE.fullmatch(tail):
+        cells, wifi, accuracy = _NO_NETWORK
+    else:
+        cells, wifi, accuracy = _network(tail, extras)
+    time = _fix_time(date, clock)
+    level = float(battery) if battery else None
+    return DeviceMessage(
+        unique_id=uid,
+        protocol=PROTOCOL,
+        time=time,
+        time_is_local=time is not None,
+        latitude=position[0],
+        longitude=position[1],
+        valid=valid,
+        speed_kmh=float(speed) if speed else None,
+        course_deg=float(course) if course else None,
+        altitude_m=float(alt) if alt else None,
+        accuracy_m=accuracy,
+        satellites=int(sats) if sats else None,
+        battery_pct=level if level is None or level <= 100.0 else None,
+        steps=int(steps) if steps else None,
+        alarms=alarms,
+        cells=cells,
+        wifi=wifi,
+        extras=extras,
+    )
+
+
+def location(uid: str, mtype: str, body: bytes) -> Output:
+    return (_decode_position(uid, mtype, body, alarm_frame=False),), None
+
+
+def alarm(uid: str, mtype: str, body: bytes) -> Output:
+    try:
+        found = _decode_position(uid, mtype, body, alarm_frame=True)
+    except DecodeError as exc:
+        # The watch only sends AL when something happened: a body we cannot read still raises the
+        # alarm (and gets its reply, else the watch resends it forever).
+        found = message(uid, mtype, alarms=_GENERAL, extras={"malformed": str(exc)})
+    return (found,), "AL"
+
+
+def heart(uid: str, mtype: str, body: bytes) -> Output:
+    values = fields(body)
+    if not values or not values[0]:
+        return NOTHING
+    return (message(uid, mtype, heart_rate_bpm=_vital("heart rate", values[0])),), None
+
+
+def blood_pressure(uid: str, mtype: str, body: bytes) -> Output:
+    values = fields(body)
+    if len(values) < 2:
+        return NOTHING
+    systolic = _vital("systolic pressure", values[0])
+    diastolic = _vital("diastolic pressure", values[1])
+    # bphrt adds the heart rate (and empty fields after it)
+    rate = _vital("heart rate", values[2]) if len(values) > 2 and values[2] else None
+    found = message(uid, mtype, systolic_mmhg=systolic, diastolic_mmhg=diastolic, heart_rate_bpm=rate)
+    return (found,), None
+
+
+def oxygen(uid: str, mtype: str, body: bytes) -> Output:
+    values = fields(body)
+    if len(values) < 2 or not values[1]:
+        return NOTHING
+    spo2 = _vital("SpO2", values[1])
+    if spo2 > 100:
+        raise DecodeError(f"SpO2 {values[1]!r} out of range")
+    return (message(uid, mtype, spo2_pct=spo2),), None
+
+
+def _temperature_value(value: str) -> float:
+    if not _TEMPERATURE_RE.fullmatch(value):
+        raise DecodeError(f"invalid temperature {value[:20]!r}")
+    return float(value)
+
+
+def temperature(uid: str, mtype: str, body: bytes) -> Output:
+    values = fields(body)
+    if not values or not values[0]:
+        return NOTHING
+    return (message(uid, mtype, temperature_c=_temperature_value(values[0])),), None
+
+
+def body_temperature(uid: str, mtype: str, body: bytes) -> Output:
+    values = fields(body)
+    if len(values) < 2 or not values[1]:
+        return NOTHING
+    extras: dict[str, ExtraValue] = {"temperature_flag": values[0]}
+    return (message(uid, mtype, temperature_c=_temperature_value(values[1]), extras=extras),), None
