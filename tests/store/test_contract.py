@@ -48,6 +48,9 @@ def test_directory_round_trip(store: Store) -> None:
     org_id, wearer_id, device = _setup(store)
     assert store.org_by_name("Org A") is not None
     assert store.device_by_unique_id("uid-Org A") == device
+    assert store.devices_by_unique_ids(["uid-Org A", "nobody"]) == {"uid-Org A": device}
+    assert store.device(Scope(org_id), device.id) == device
+    assert store.device(Scope("another org"), device.id) is None
     user = store.create_user(org_id, "Ana@Example.org", "hash", Role.CAREGIVER, "Ana")
     found = store.user_by_email("ana@example.org")
     assert found is not None and found[0] == user and found[1] == "hash"

@@ -187,6 +187,17 @@ class SqlStore:
         d = schema.devices
         return _device(self._read_one(sa.select(d).where(d.c.unique_id == unique_id)))
 
+    def devices_by_unique_ids(self, unique_ids: Sequence[str]) -> dict[str, Device]:
+        d = schema.devices
+        found: dict[str, Device] = {}
+        for start in range(0, len(unique_ids), 500):  # bounded IN lists
+            chunk = list(unique_ids[start : start + 500])
+            for row in self._read(sa.select(d).where(d.c.unique_id.in_(chunk))):
+                device = _device(row)
+                if device is not None:
+                    found[device.unique_id] = device
+        return found
+
     def devices(self, scope: Scope) -> list[Device]:
         d = schema.devices
         rows = self._read(_scoped(sa.select(d), d, scope).order_by(d.c.unique_id))
