@@ -151,6 +151,7 @@ def test_gt06_login_gps_and_sos_alarm(
     assert _recv_exactly(tracker, 10) == b"\x78\x78\x05\x01\x00\x01" + _crc(b"\x05\x01\x00\x01") + b"\r\n"
     lbs = struct.pack(">HBH", 208, 1, 3000) + (12345).to_bytes(3, "big")
     tracker.sendall(_gt06(0x12, _gt06_gps(LAT) + lbs, 2))
+    assert _recv_exactly(tracker, 10) == b"\x78\x78\x05\x12\x00\x02" + _crc(b"\x05\x12\x00\x02") + b"\r\n"
     assert _wait(lambda: _latitudes(service, tenant, wearer_id) == [round(LAT, 5)])
     alarm = _gt06_gps(LAT + 1e-5) + b"\x09" + lbs + bytes([0x04 << 3 | 0x40, 5, 4, 0x01, 0x02])
     tracker.sendall(_gt06(0x16, alarm, 3))

@@ -67,4 +67,3 @@ async def test_a_due_entry_is_served_stale_while_it_refreshes() -> None:
         await asyncio.sleep(0.01)
     assert directory.cached("u1", later) == moved
     assert directory.cached("u1", later + timedelta(minutes=6)) is MISS  # too stale to use at all
-

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from geosentinel.protocols.codec import bcd_digits, crc_itu, degrees_minutes
 
@@ -15,6 +17,22 @@ def test_crc_itu_matches_a_real_gt06_login_ack() -> None:
 
 def test_crc_itu_check_value() -> None:
     assert crc_itu(b"123456789") == 0x906E  # the published check value of CRC-16/X-25
+
+
+def _crc_itu_bitwise(data: bytes) -> int:
+    """The textbook definition, one bit at a time."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+@given(st.binary(max_size=300))
+def test_crc_itu_equals_the_bitwise_definition(data: bytes) -> None:
+    assert crc_itu(data) == _crc_itu_bitwise(data)
+    assert crc_itu(bytearray(data)) == _crc_itu_bitwise(data)
 
 
 def test_bcd_digits() -> None:

@@ -74,7 +74,12 @@ class ScriptedSink:
         self.held: list[tuple[Sequence[DeviceMessage], Callable[[Outcome], None]]] = []
         self.auto = True
 
-    def enqueue(self, messages: Sequence[DeviceMessage], on_done: Callable[[Outcome], None]) -> None:
+    def saturated(self) -> bool:
+        return False
+
+    def enqueue(
+        self, messages: Sequence[DeviceMessage], on_done: Callable[[Outcome], None], may_refuse: bool = True
+    ) -> None:
         if self.auto:
             on_done(self._outcome(messages[0].unique_id))
         else:

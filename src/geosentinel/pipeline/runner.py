@@ -83,7 +83,7 @@ class Pipeline:
         partitions: int = 4,
         limits: FixLimits | None = None,
         max_batch: int = 2000,
-        queue_size: int = 20_000,
+        queue_size: int = 4_000,
         max_in_flight: int = 8,
     ) -> None:
         self.store = store
@@ -112,7 +112,11 @@ class Pipeline:
     def queue_depth(self) -> int:
         return sum(q.qsize() for q in self._queues)
 
-    def enqueue(self, messages: Sequence[DeviceMessage], on_done: OnDone) -> None:
+    def saturated(self) -> bool:
+        """Whether a partition's queue is full: stream transports stop reading until it is not."""
+        return any(q.qsize() >= self._queue_size for q in self._queues)
+
+    def enqueue(self, messages: Sequence[DeviceMessage], on_done: OnDone, may_refuse: bool = True) -> None:
         """Queue messages for processing; ``on_done`` gets the outcome once they are committed.
 
         The hot path is synchronous (no coroutine or future per message): devices come from the
@@ -121,11 +125,11 @@ class Pipeline:
         received_at = self.clock.now()
         devices = [self.directory.cached(m.unique_id, received_at) for m in messages]
         if any(d is MISS for d in devices):
-            task = asyncio.create_task(self._look_up_then_enqueue(messages, received_at, on_done))
+            task = asyncio.create_task(self._look_up_then_enqueue(messages, received_at, on_done, may_refuse))
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
         else:
-            self._route(messages, devices, received_at, on_done)
+            self._route(messages, devices, received_at, on_done, may_refuse)
 
     def recognise(self, unique_id: str, on_done: OnDone) -> None:
         """Tell whether ``unique_id`` is a registered device (for frames that carry no message, e.g. a login).
@@ -157,7 +161,7 @@ class Pipeline:
         return await outcome
 
     async def _look_up_then_enqueue(
-        self, messages: Sequence[DeviceMessage], received_at: datetime, on_done: OnDone
+        self, messages: Sequence[DeviceMessage], received_at: datetime, on_done: OnDone, may_refuse: bool
     ) -> None:
         try:
             devices = [await self.directory.lookup(m.unique_id, received_at) for m in messages]
@@ -165,7 +169,7 @@ class Pipeline:
             log.exception("device lookup failed")
             on_done(Outcome.FAILED)
             return
-        self._route(messages, devices, received_at, on_done)
+        self._route(messages, devices, received_at, on_done, may_refuse)
 
     def _route(
         self,
@@ -173,6 +177,7 @@ class Pipeline:
         devices: Sequence[Device | object | None],
         received_at: datetime,
         on_done: OnDone,
+        may_refuse: bool,
     ) -> None:
         known = [d for d in devices if isinstance(d, Device)]
         if len(known) != len(messages) or not messages:
@@ -180,7 +185,9 @@ class Pipeline:
             on_done(Outcome.UNKNOWN_DEVICE if messages else Outcome.STORED)
             return
         queues = [self._queues[self._partition(d)] for d in known]
-        if any(q.qsize() >= self._queue_size for q in queues):
+        # Request/response transports (HTTP) are refused at once when full, so the device retries later;
+        # stream transports (TCP, MQTT) keep what they already read and stop reading (see saturated()).
+        if may_refuse and any(q.qsize() >= self._queue_size for q in queues):
             on_done(Outcome.BUSY)
             return
         ticket = _Ticket(len(messages), on_done)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+import msgspec
+
 from geosentinel.model import DeviceMessage
 
 Transport = Literal["tcp", "http", "mqtt"]
@@ -65,8 +67,7 @@ class Session:
     dialect: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeResult:
+class DecodeResult(msgspec.Struct, frozen=True, gc=False):
     """What one frame or request decodes to.
 
     ``reply`` is what the server writes back once the messages are committed (TCP frame bytes, or the

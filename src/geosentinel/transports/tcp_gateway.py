@@ -28,13 +28,17 @@ from geosentinel.protocols.base import DecodeError, DecodeResult, FrameTooLarge,
 log = logging.getLogger(__name__)
 
 OnOutcome = Callable[[Outcome], None]
-BUSY_RETRY_S = 0.05
+THROTTLE_POLL_S = 0.02
 
 
 class Sink(Protocol):
     """Where a gateway hands its work: the pipeline (see :class:`geosentinel.pipeline.runner.Pipeline`)."""
 
-    def enqueue(self, messages: Sequence[DeviceMessage], on_done: OnOutcome) -> None: ...
+    def enqueue(
+        self, messages: Sequence[DeviceMessage], on_done: OnOutcome, may_refuse: bool = True
+    ) -> None: ...
+
+    def saturated(self) -> bool: ...
 
     def recognise(self, unique_id: str, on_done: OnOutcome) -> None: ...
 
@@ -61,7 +65,7 @@ class GatewayCounters:
     refused_connections: int = 0
     cut_off: int = 0
     failed: int = 0
-    busy_retries: int = 0
+    throttled: int = 0
 
 
 @dataclass(slots=True)
@@ -134,6 +138,10 @@ class DeviceConnection(asyncio.Protocol):
             self._handle(frame)
             if self._transport is None:
                 return
+        if self._gw.sink.saturated():
+            # Most frames of these protocols are never acknowledged, so a device would not resend what
+            # we dropped: keep what was read, and stop reading until the pipeline has room.
+            self._gw.throttle(self)
 
     # frames -----------------------------------------------------------------------------------------
     def _handle(self, frame: bytes) -> None:
@@ -153,7 +161,7 @@ class DeviceConnection(asyncio.Protocol):
         self._pending.append(pending)
         callback = self._callback(pending)
         if pending.messages:
-            gw.sink.enqueue(pending.messages, callback)
+            gw.sink.enqueue(pending.messages, callback, may_refuse=False)
         else:
             gw.sink.recognise(device_id, callback)
         if len(self._pending) >= gw.limits.max_pending_frames and self._transport is not None:
@@ -173,18 +181,6 @@ class DeviceConnection(asyncio.Protocol):
 
     def _callback(self, pending: _Pending) -> OnOutcome:
         def done(outcome: Outcome) -> None:
-            if outcome is Outcome.BUSY and self._transport is not None:
-                # The pipeline is saturated. Most frames of these protocols are never acknowledged, so
-                # the device would not resend them: keep the frame, stop reading from this device, and
-                # offer it again shortly. Backpressure reaches the device through TCP.
-                self._gw.counters.busy_retries += 1
-                if not self._paused:
-                    self._paused = True
-                    self._transport.pause_reading()
-                asyncio.get_running_loop().call_later(
-                    BUSY_RETRY_S, self._gw.sink.enqueue, pending.messages, done
-                )
-                return
             pending.done = True
             pending.outcome = outcome
             self._flush()
@@ -217,6 +213,14 @@ class DeviceConnection(asyncio.Protocol):
             self._paused = False
             self._transport.resume_reading()
 
+    def pause(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume(self) -> None:
+        if self._transport is not None and not self._paused and not self._transport.is_closing():
+            self._transport.resume_reading()
+
     def _cut_off(self, why: str) -> None:
         self._gw.counters.cut_off += 1
         log.warning("%s: cutting off %s: %s", self._gw.codec.spec.name, self._address, why)
@@ -247,6 +251,8 @@ class TcpGateway:
         self.registry = _Registry()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._throttled: set[DeviceConnection] = set()
+        self._resumer: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -257,6 +263,21 @@ class TcpGateway:
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
+
+    def throttle(self, connection: DeviceConnection) -> None:
+        """Stop reading from ``connection`` until the pipeline is no longer saturated."""
+        connection.pause()
+        self.counters.throttled += 1
+        self._throttled.add(connection)
+        if self._resumer is None or self._resumer.done():
+            self._resumer = asyncio.create_task(self._resume_when_drained())
+
+    async def _resume_when_drained(self) -> None:
+        while self.sink.saturated():
+            await asyncio.sleep(THROTTLE_POLL_S)
+        throttled, self._throttled = self._throttled, set()
+        for connection in throttled:
+            connection.resume()
 
     def connection_of(self, unique_id: str) -> DeviceConnection | None:
         return self.registry.by_device.get(unique_id)
@@ -271,8 +292,9 @@ class TcpGateway:
                 connection.close_if_idle(now, self.limits.idle_timeout_s)
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._resumer):
+            if task is not None:
+                task.cancel()
         if self._server is not None:
             self._server.close()
             for connection in list(self.registry.all):
