@@ -12,6 +12,9 @@ from pathlib import Path
 
 TARGET_HTTP = 5000.0
 TARGET_STORE_RATIO = 0.5
+TARGET_DECODE = 100_000.0
+TARGET_TCP = 20_000.0
+TARGET_RSS_KB = 10.0
 
 
 def cpu_model() -> str:
@@ -29,6 +32,56 @@ def row(result: dict) -> str:
         f"| {m['http']:,.0f} | {m['http_vs_raw']:.3f}× | {m['p50_ms']:.0f} | {m['p99_ms']:.0f} "
         f"| {', '.join(f'{v:,.0f}' for v in runs['http'])} |"
     )
+
+
+def decode_section(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    rows = [
+        f"| {name} | {r['median']:,.0f} | {', '.join(f'{v:,.0f}' for v in r['runs'])} |"
+        for name, r in data["results"].items()
+    ]
+    return [
+        "",
+        "## Protocol decoding",
+        "",
+        "`bench/decode.py`: framer + decoder on one core, over a day's typical mix per protocol "
+        "(mostly fixes, some heartbeats, one alarm), median of "
+        f"{data['args']['runs']} runs of {data['args']['seconds']:.0f} s.",
+        "",
+        "| protocol | frames/s (one core) | runs |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"Target (issue 3): ≥ {TARGET_DECODE:,.0f} frames/s per core for watch and gt06.",
+    ]
+
+
+def tcp_section(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    m, a = data["median"], data["args"]
+    runs = ", ".join(f"{r['frames_per_s']:,.0f}" for r in data["runs"])
+    return [
+        "",
+        "## TCP load (senior watches)",
+        "",
+        f"`bench/tcp_load.py`: {a['devices']:,} watches connected at once to `geosentinel serve` on SQLite "
+        "(one TCP connection each, from a separate load process on the same 2 cores), each sending a `UD` "
+        "fix every "
+        f"{a['interval']} s ({m['offered_per_s']:,.0f} frames/s offered); frames/s counts readings committed "
+        f"over {a['seconds']:.0f} s after a 5 s warm-up. Median of {len(data['runs'])} runs.",
+        "",
+        "| committed frames/s | RSS per connected device | service RSS idle → connected | runs (frames/s) |",
+        "|---|---|---|---|",
+        f"| {m['frames_per_s']:,.0f} | {m['rss_per_device_kb']:.1f} KB | {m['rss_before_mb']:.0f} MB → "
+        f"{m['rss_connected_mb']:.0f} MB | {runs} |",
+        "",
+        f"Targets (issue 3): ≥ {TARGET_TCP:,.0f} frames/s committed; "
+        f"≤ {TARGET_RSS_KB:.0f} KB per connected device.",
+    ]
 
 
 def main() -> None:
@@ -76,6 +129,7 @@ def main() -> None:
         http_ok = "met" if m["http"] >= TARGET_HTTP else "**not met**"
         store_ok = "met" if m["store_vs_raw"] >= TARGET_STORE_RATIO else "**not met**"
         lines.append(f"- {r['backend']}: HTTP target {http_ok}; store-path target {store_ok}.")
+    lines += decode_section(Path("var/bench/decode.json")) + tcp_section(Path("var/bench/tcp.json"))
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists():
         lines += ["", notes.read_text().strip(), ""]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: start PostgreSQL in a throwaway folder, run the ingest benchmark on both backends,
-# write docs/benchmarks.md.
+# `make bench`: start PostgreSQL in a throwaway folder, run the ingest benchmark on both backends, the
+# decoders' throughput and the TCP load run, write docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -16,5 +16,8 @@ for backend in sqlite postgres; do
   .venv/bin/python bench/ingest.py --backend "$backend" --runs "$RUNS" --connections 1000 --gateway-workers 1 \
     --out "var/bench/$backend.json"
 done
+.venv/bin/python bench/decode.py --runs "$((RUNS + 2))" --out var/bench/decode.json
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+.venv/bin/python bench/tcp_load.py --devices 10000 --interval 0.5 --runs "$RUNS" --out var/bench/tcp.json
 .venv/bin/python bench/report.py var/bench/sqlite.json var/bench/postgres.json
 echo "wrote docs/benchmarks.md"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -184,3 +185,30 @@ def test_h02_v1_fix_and_sos(
     assert _wait(lambda: [round(x, 4) for x in _latitudes(service, tenant, wearer_id)] == [round(LAT, 4)])
     tracker.sendall(_h02_v1(uid, LAT, "FFFFFBFD"))  # bit 1 low: SOS
     assert _wait(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
+
+
+# Garbage -------------------------------------------------------------------------------------------------
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.parametrize("protocol", ["watch", "gt06", "h02"])
+def test_a_garbage_flood_is_cut_off_without_memory_growth(service: ServiceProcess, protocol: str) -> None:
+    assert service.process is not None
+    before = _rss_kb(service.process.pid)
+    sock = socket.create_connection(("127.0.0.1", service.tcp_ports[protocol]), timeout=5)
+    chunk = os.urandom(64 * 1024)
+    sent = 0
+    try:
+        with pytest.raises(OSError):  # reset or broken pipe once the gateway cuts the sender off
+            while sent < 100 * 1024 * 1024:
+                sock.sendall(chunk)
+                sent += len(chunk)
+    finally:
+        sock.close()
+    assert sent < 16 * 1024 * 1024, f"still accepted after {sent} bytes"
+    assert _rss_kb(service.process.pid) - before < 16 * 1024
+    # and the gateway still serves devices
+    healthy = socket.create_connection(("127.0.0.1", service.tcp_ports[protocol]), timeout=5)
+    healthy.close()

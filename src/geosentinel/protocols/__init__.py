@@ -1,17 +1,12 @@
-"""Device protocols. Pure decoders, one module per protocol; :data:`REGISTRY` lists them explicitly."""
+"""Device protocols. Pure decoders, one module per protocol; the registries list them explicitly."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from geosentinel.protocols import osmand
+from geosentinel.protocols import gt06, h02, mqtt, osmand, watch
 from geosentinel.protocols.base import CommandEncoder, Framer, ProtocolSpec, StreamDecoder
-
-STREAM_PROTOCOLS = ("watch", "gt06", "h02")
-# Every protocol a device can be registered with ("mqtt": the platform's own JSON payload over MQTT).
-DEVICE_PROTOCOLS = ("osmand", *STREAM_PROTOCOLS, "mqtt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,16 +19,23 @@ class StreamCodec:
     encode_command: CommandEncoder
 
 
+STREAM_CODECS: dict[str, StreamCodec] = {
+    codec.spec.name: codec
+    for codec in (
+        StreamCodec(watch.SPEC, watch.WatchFramer, watch.decode, watch.encode_command),
+        StreamCodec(gt06.SPEC, gt06.Gt06Framer, gt06.decode, gt06.encode_command),
+        StreamCodec(h02.SPEC, h02.H02Framer, h02.decode, h02.encode_command),
+    )
+}
+STREAM_PROTOCOLS = tuple(STREAM_CODECS)
+
+# Every protocol a device can be registered with ("mqtt": the platform's own JSON payload over MQTT).
+REGISTRY: dict[str, ProtocolSpec] = {
+    spec.name: spec for spec in (osmand.SPEC, watch.SPEC, gt06.SPEC, h02.SPEC, mqtt.SPEC)
+}
+DEVICE_PROTOCOLS = tuple(REGISTRY)
+
+
 def stream_codec(name: str) -> StreamCodec:
     """The codec of a TCP protocol by name (``KeyError`` for an unknown one)."""
-    if name not in STREAM_PROTOCOLS:
-        raise KeyError(name)
-    try:
-        module = importlib.import_module(f"geosentinel.protocols.{name}")
-    except ModuleNotFoundError as exc:  # only while a protocol module is being written
-        raise KeyError(name) from exc
-    framer_class = getattr(module, f"{name.capitalize()}Framer")
-    return StreamCodec(module.SPEC, framer_class, module.decode, module.encode_command)
-
-
-REGISTRY: dict[str, ProtocolSpec] = {spec.name: spec for spec in (osmand.SPEC,)}
+    return STREAM_CODECS[name]
