@@ -8,11 +8,13 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from geosentinel.protocols.codec import crc_itu
+from geosentinel.store import open_store
 from geosentinel.testing import ServiceProcess, Tenant, add_devices
 
 pytestmark = pytest.mark.e2e
@@ -212,3 +214,29 @@ def test_a_garbage_flood_is_cut_off_without_memory_growth(service: ServiceProces
     # and the gateway still serves devices
     healthy = socket.create_connection(("127.0.0.1", service.tcp_ports[protocol]), timeout=5)
     healthy.close()
+
+
+def test_a_watch_sending_local_time_is_corrected_by_its_device_zone(
+    service: ServiceProcess, tenant: Tenant, connect: Callable[[str], socket.socket]
+) -> None:
+    # Watches set with LZ report wall-clock time in their zone; the device's zone turns it back into UTC.
+    uid = "8800000003"
+    store = open_store(tenant.db_url)
+    try:
+        wearer = store.create_wearer(tenant.org_id, "Local time")
+        store.create_device(tenant.org_id, wearer.id, uid, "watch", timezone="Europe/Paris")
+    finally:
+        store.close()
+    utc_now = datetime.now(UTC).replace(microsecond=0)
+    paris = utc_now.astimezone(ZoneInfo("Europe/Paris"))
+    where = f"A,{LAT:.6f},N,{LON:.6f},E"
+    fix = f"UD,{paris:%d%m%y},{paris:%H%M%S},{where},0.5,0.0,120.0,9,100,86,1520,0,00000000,0,0"
+    connect("watch").sendall(_watch(uid, fix))
+
+    def stored_time() -> str | None:
+        positions = _api(service, tenant.token, f"/api/v1/wearers/{wearer.id}/positions")
+        assert isinstance(positions, list)
+        return positions[0]["time"] if positions else None
+
+    assert _wait(lambda: stored_time() is not None)
+    assert datetime.fromisoformat(str(stored_time()).replace("Z", "+00:00")) == utc_now
