@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import tempfile
@@ -185,6 +186,10 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
             tcp = ", ".join(f"{name} on {port}" for name, port in settings.tcp_ports().items())
             log.info("serving API on %s:%d, OsmAnd on %d, %s", settings.host, settings.http_port,
                      settings.osmand_port, tcp)  # fmt: skip
+            # Everything built so far (FastAPI, pydantic, SQLAlchemy: hundreds of thousands of objects)
+            # lives as long as the process. Moving it out of the collector's reach keeps each full
+            # collection from walking all of it again while devices stream in.
+            gc.freeze()
             if ready is not None:
                 ready.set()
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
