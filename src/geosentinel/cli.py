@@ -255,17 +255,33 @@ def simulate(
     truth: Annotated[
         Path | None, typer.Option(help="Ground-truth JSON-lines log of injected incidents.")
     ] = None,
+    protocol: Annotated[str, typer.Option(help="osmand, watch, gt06, h02 or mqtt.")] = "osmand",
+    tcp_host: Annotated[str, typer.Option(help="The service's host for TCP protocols.")] = "127.0.0.1",
+    tcp_port: Annotated[
+        int | None, typer.Option(help="TCP port (default: the protocol's: watch 5093, gt06 5023, h02 5013).")
+    ] = None,
+    mqtt: Annotated[
+        str | None, typer.Option(help="Broker URL for --protocol mqtt, e.g. mqtt://127.0.0.1:1883.")
+    ] = None,
+    org_id: Annotated[str | None, typer.Option(help="Organisation id (MQTT topics carry it).")] = None,
 ) -> None:
-    """Drive simulated bracelets against a running service over the network."""
+    """Drive simulated bracelets against a running service over the network, in any device protocol."""
     from geosentinel.sim.fleet import FleetConfig, demo_unique_ids, run_fleet
 
     ids = list(unique_id) if unique_id else demo_unique_ids(devices)
     config = FleetConfig(
         osmand_url=osmand_url, unique_ids=ids, interval_s=interval, duration_s=duration, speedup=speedup,
-        seed=seed, truth_path=truth,
+        seed=seed, truth_path=truth, protocol=protocol, tcp_host=tcp_host, tcp_port=tcp_port, mqtt_url=mqtt,
+        org_id=org_id,
     )  # fmt: skip
-    stats = asyncio.run(run_fleet(config))
-    typer.echo(f"sent {stats.sent}, stored {stats.ok}, failed {stats.failed}, rejected {stats.rejected}")
+    try:
+        stats = asyncio.run(run_fleet(config))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(
+        f"sent {stats.sent}, stored {stats.ok}, failed {stats.failed}, rejected {stats.rejected}, "
+        f"connections {stats.connections}"
+    )
 
 
 @app.command()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -15,6 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from geosentinel.model import Alarm, DeviceMessage, EventKind
+from geosentinel.protocols import gt06, h02, stream_codec, watch
+from geosentinel.protocols.base import Session
 from geosentinel.sim.bracelet import Report
 from geosentinel.sim.fleet import (
     DEFAULT_BACKFILL_S,
@@ -25,6 +30,8 @@ from geosentinel.sim.fleet import (
     resolve_start,
     run_fleet,
 )
+from geosentinel.store import Scope, Store, open_store
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, provision
 
 UNKNOWN_ID = "999999999999999"
 KINDS = {"sos", "silence_start", "silence_end", "low_battery", "walk_start", "walk_end"}
@@ -225,3 +232,242 @@ def test_demo_ids_and_query() -> None:
         "alarm": "sos",
     }
     assert "alarm" not in osmand_query(replace(report, alarm=None))
+
+
+# -- TCP protocols against a fake service that loses acknowledgements ----------------------------------
+
+CODECS = {"watch": watch, "gt06": gt06, "h02": h02}
+
+
+@dataclass
+class TcpRecorder:
+    """What a fake TCP service decoded, per device, and how often it hung up instead of answering."""
+
+    protocol: str
+    cut_every: int  # every n-th frame that deserves a reply is stored, then the connection is dropped
+    stored: dict[str, list[DeviceMessage]] = field(default_factory=lambda: defaultdict(list))
+    openings: list[list[bytes]] = field(default_factory=list)  # the first two frames of each connection
+    frames: int = 0
+    cuts: int = 0
+    transports: list[asyncio.Transport] = field(default_factory=list)
+
+
+class FakeTcpService(asyncio.Protocol):
+    """The real framer and decoder of the protocol; replies as the service does, except for the cuts."""
+
+    def __init__(self, recorder: TcpRecorder) -> None:
+        self.recorder = recorder
+        self.framer = stream_codec(recorder.protocol).framer()
+        self.session = Session()
+        self.transport: asyncio.Transport | None = None
+        self.opening: list[bytes] = []
+        recorder.openings.append(self.opening)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.recorder.transports.append(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        rec = self.recorder
+        for frame in self.framer.feed(data):
+            if self.transport is None or self.transport.is_closing():
+                return
+            if len(self.opening) < 2:
+                self.opening.append(frame)
+            result = CODECS[rec.protocol].decode(frame, self.session, datetime.now(UTC))
+            self.session = result.session or self.session
+            device = result.device_id or self.session.unique_id
+            if device == UNKNOWN_ID:  # as the service does with unknown devices: hang up, store nothing
+                self.transport.close()
+                return
+            assert device is not None
+            rec.stored[device].extend(result.messages)
+            if result.reply:
+                rec.frames += 1
+                if rec.frames % rec.cut_every == 0:
+                    rec.cuts += 1  # stored, but the ack is lost: the device must send it again
+                    self.transport.abort()
+                    return
+                self.transport.write(result.reply)
+
+
+async def _run_against_fake(config: FleetConfig, recorder: TcpRecorder) -> FleetStats:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: FakeTcpService(recorder), "127.0.0.1", 0)
+    config.tcp_port = server.sockets[0].getsockname()[1]
+    try:
+        return await run_fleet(config)
+    finally:
+        server.close()
+        for transport in recorder.transports:
+            transport.abort()
+        await server.wait_closed()
+        await asyncio.sleep(0)
+
+
+def _fixes(messages: list[DeviceMessage]) -> list[DeviceMessage]:
+    return [m for m in messages if m.time is not None]
+
+
+@pytest.mark.parametrize("protocol", ["watch", "gt06", "h02"])
+def test_tcp_reports_survive_lost_acks_in_order(protocol: str, tmp_path: Path) -> None:
+    recorder = TcpRecorder(protocol, cut_every=7)
+    known = demo_unique_ids(3)
+    truth = tmp_path / "truth.jsonl"
+    config = FleetConfig(
+        protocol=protocol,
+        unique_ids=[*known, UNKNOWN_ID],
+        duration_s=2.0,
+        speedup=450.0,  # 15 simulated minutes
+        seed=3,
+        truth_path=truth,
+        sos_per_hour=12.0,
+        silence_per_hour=0.0,
+        retry_delay_s=0.02,
+        max_retry_delay_s=0.1,
+        timeout_s=5.0,
+        drain_timeout_s=1.0,
+        heartbeat_interval_s=240.0,
+    )
+    stats = asyncio.run(_run_against_fake(config, recorder))
+
+    assert recorder.cuts >= 3 and stats.failed > 0
+    assert stats.connections > len(known) + recorder.cuts // 2  # every cut costs a reconnection
+    assert stats.rejected == 0
+    assert stats.sent == stats.ok + stats.failed
+    assert UNKNOWN_ID not in recorder.stored
+    assert stats.pending > 0  # the unknown device's reports: it keeps retrying, as a real one would
+    delivered = resent = 0
+    for unique_id in known:
+        fixes = _fixes(recorder.stored[unique_id])
+        # At least once, in order: resent frames repeat a stretch, they never skip or reorder one.
+        first_seen = list(dict.fromkeys(m.time for m in fixes))
+        assert first_seen == sorted(first_seen) and len(first_seen) >= 29
+        delivered += len(first_seen)
+        resent += len(fixes) - len(first_seen)
+        # The keep-alives carry the battery, at least every 4 simulated minutes.
+        beats = [m for m in recorder.stored[unique_id] if m.time is None and m.battery_pct is not None]
+        assert len(beats) >= 4
+    assert delivered == stats.ok == stats.reports - stats.pending
+    assert resent > 0 or protocol == "watch"  # watch: only LK and AL are answered, hence cut
+    for opening in recorder.openings:
+        _check_opening(protocol, opening)
+    sos = [r for r in map(json.loads, truth.read_text().splitlines()) if r["kind"] == "sos"]
+    assert any(r["unique_id"] in known for r in sos)
+    for record in sos:
+        if record["unique_id"] in known:
+            alarms = {m.time for m in recorder.stored[record["unique_id"]] if Alarm.SOS in m.alarms}
+            assert datetime.fromisoformat(record["time"]) in alarms
+
+
+def _check_opening(protocol: str, opening: list[bytes]) -> None:
+    """A connection starts as real devices start it: login then heartbeat (GT06), or a heartbeat."""
+    if not opening:
+        return  # connected, then cut off before writing (a cut during the fleet's drain)
+    if protocol == "gt06":
+        assert opening[0][3] == 0x01
+        assert len(opening) < 2 or opening[1][3] == 0x13
+    elif protocol == "watch":
+        assert b"*LK," in opening[0]
+    else:
+        assert b",HTBT," in opening[0]
+
+
+def test_tcp_and_mqtt_configs_are_checked() -> None:
+    with pytest.raises(ValueError, match="protocol"):
+        asyncio.run(run_fleet(FleetConfig(unique_ids=["1"], protocol="sms")))
+    with pytest.raises(ValueError, match="mqtt_url and org_id"):
+        asyncio.run(run_fleet(FleetConfig(unique_ids=["1"], protocol="mqtt", mqtt_url="mqtt://127.0.0.1")))
+    with pytest.raises(ValueError, match="GT06"):
+        asyncio.run(run_fleet(FleetConfig(unique_ids=["86100000000000123"], protocol="gt06")))
+    with pytest.raises(ValueError, match="tcp_port"):
+        asyncio.run(run_fleet(FleetConfig(unique_ids=["1"], protocol="h02", tcp_port=70000)))
+
+
+# -- every protocol end to end, against the real service -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Live:
+    service: ServiceProcess
+    tenant: Tenant
+    mqtt_url: str
+    ids: dict[str, list[str]]  # protocol -> unique ids
+    wearers: dict[str, str]  # unique id -> wearer id
+
+
+@pytest.fixture(scope="module")
+def live(mqtt_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    folder = tmp_path_factory.mktemp("live")
+    db = f"sqlite:///{folder / 'gs.db'}"
+    tenant = provision(db, "Fleet", "700000000000000", "fleet@example.org")
+    ids: dict[str, list[str]] = {}
+    wearers: dict[str, str] = {}
+    for prefix, protocol in enumerate(("watch", "gt06", "h02", "mqtt"), start=1):
+        ids[protocol] = [f"86{prefix}00000000000{i}" for i in range(1, 4)]
+        pairs = add_devices(db, tenant.org_id, ids[protocol], protocol)
+        wearers.update(zip(ids[protocol], (wearer for wearer, _ in pairs), strict=True))
+    broker = f"{mqtt_url}?client_id=sim-test-{uuid.uuid4().hex[:8]}"
+    service = ServiceProcess(db, folder / "serve.log", "--mqtt", broker).start()
+    try:
+        yield Live(service, tenant, mqtt_url, ids, wearers)
+    finally:
+        service.stop()
+
+
+def _positions(store: Store, live: Live, unique_id: str) -> list[datetime]:
+    scope = Scope(live.tenant.org_id)
+    found = store.positions(scope, live.wearers[unique_id], limit=10_000, include_rejected=True)
+    return sorted(p.time for p in found)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("protocol", ["watch", "gt06", "h02", "mqtt"])
+def test_every_protocol_is_stored_by_the_real_service(protocol: str, live: Live, tmp_path: Path) -> None:
+    ids = live.ids[protocol]
+    truth = tmp_path / "truth.jsonl"
+    config = FleetConfig(
+        protocol=protocol,
+        unique_ids=ids,
+        tcp_port=live.service.tcp_ports.get(protocol),
+        mqtt_url=live.mqtt_url,
+        org_id=live.tenant.org_id,
+        duration_s=3.0,
+        speedup=300.0,  # the last 15 simulated minutes
+        seed=4,
+        truth_path=truth,
+        sos_per_hour=20.0,
+        silence_per_hour=0.0,
+        timeout_s=5.0,
+    )
+    stats = asyncio.run(run_fleet(config))
+    assert stats.failed == stats.rejected == stats.pending == 0
+    assert stats.ok == stats.sent == stats.reports >= 3 * 29
+    assert stats.connections == (1 if protocol == "mqtt" else len(ids))
+
+    store = open_store(live.service.db_url)
+    try:
+        # Acknowledged means committed, except the watch's UD_LTE (no reply) and MQTT (the broker acks).
+        deadline = time.monotonic() + 10
+        while sum(len(_positions(store, live, u)) for u in ids) < stats.ok and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stored = {u: _positions(store, live, u) for u in ids}
+        assert sum(map(len, stored.values())) == stats.ok
+        now = datetime.now(UTC)
+        for unique_id in ids:
+            times = stored[unique_id]
+            assert len(times) >= 29 and len(set(times)) == len(times)
+            assert times[-1] <= now and times[0] >= now - timedelta(minutes=16)
+            if protocol != "mqtt":  # plus the heartbeats, stored as readings without a position
+                readings = store.count_readings(store.device_by_unique_id(unique_id).id)  # type: ignore[union-attr]
+                assert readings >= len(times) + 2
+        records = [json.loads(line) for line in truth.read_text().splitlines()]
+        sos = [r for r in records if r["kind"] == "sos"]
+        assert sos, "expected SOS presses at 20 per hour and bracelet"
+        scope = Scope(live.tenant.org_id)
+        for record in sos:
+            events = store.events(scope, live.wearers[record["unique_id"]], limit=1000)
+            alerted = {e.time for e in events if e.kind == EventKind.SOS}
+            assert datetime.fromisoformat(record["time"]) in alerted
+    finally:
+        store.close()

@@ -1,5 +1,6 @@
-"""Device simulator: bracelets walking real streets, reporting over OsmAnd HTTP, with a ground-truth log.
+"""Device simulator: bracelets walking real streets, reporting in every device protocol, with a truth log.
 
 ``streets`` holds the packaged OpenStreetMap walking graph (© OpenStreetMap contributors, ODbL),
-``bracelet`` the pure model of one wearer and device, ``fleet`` the network driver.
+``bracelet`` the pure model of one wearer and device, ``speakers`` encodes its reports in each protocol
+(OsmAnd, watch, GT06, H02, MQTT JSON), ``links`` keeps each device's connection, ``fleet`` drives them.
 """
