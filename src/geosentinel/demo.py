@@ -34,6 +34,17 @@ FIRST_NAMES = (
     "Henri",
 )
 LAST_NAMES = ("Martin", "Bernard", "Roux", "Fabre", "Blanc", "Garcia", "Mistral", "Pagnol", "Durand", "Rey")
+# The demo fleet speaks every device protocol, over the real transports: device i uses protocol i mod 4.
+DEMO_MODELS = {
+    "osmand": "Traccar Client (simulated)",
+    "watch": "3G senior watch (simulated)",
+    "gt06": "Concox GT06 (simulated)",
+    "h02": "H02 tracker (simulated)",
+}
+
+
+def demo_protocol(index: int) -> str:
+    return list(DEMO_MODELS)[index % len(DEMO_MODELS)]
 
 
 def seed(store: Store, devices: int, credentials_path: Path) -> dict[str, str]:
@@ -61,7 +72,8 @@ def seed(store: Store, devices: int, credentials_path: Path) -> dict[str, str]:
         if store.device_by_unique_id(unique_id) is None:
             name = f"{FIRST_NAMES[index % 10]} {LAST_NAMES[(index // 10) % 10]}"
             wearer = store.create_wearer(org.id, name)
-            store.create_device(org.id, wearer.id, unique_id, "osmand", model="Traccar Client (simulated)")
+            protocol = demo_protocol(index)
+            store.create_device(org.id, wearer.id, unique_id, protocol, model=DEMO_MODELS[protocol])
     credentials_path.write_text(json.dumps(credentials, indent=2))
     os.chmod(credentials_path, 0o600)
     return credentials
@@ -85,18 +97,25 @@ async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osma
         await server  # surfaces the start-up error
         return
     _print_banner(console, credentials, host, http_port, osmand_port, data_dir)
-    fleet_config = FleetConfig(
-        osmand_url=f"http://{host}:{osmand_port}", unique_ids=demo_unique_ids(devices), interval_s=10.0,
-        truth_path=data_dir / "simulator-truth.jsonl",
-        sos_per_hour=60.0 / devices,  # about one SOS a minute across the fleet, so the demo shows alerts
-    )  # fmt: skip
-    fleet = asyncio.create_task(run_fleet(fleet_config))
+    ids = demo_unique_ids(devices)
+    fleets = []
+    for offset, protocol in enumerate(DEMO_MODELS):
+        fleet_config = FleetConfig(
+            protocol=protocol, osmand_url=f"http://{host}:{osmand_port}", tcp_host=host,
+            unique_ids=ids[offset :: len(DEMO_MODELS)], interval_s=10.0, seed=offset,
+            truth_path=data_dir / f"simulator-truth-{protocol}.jsonl",
+            sos_per_hour=60.0 / devices,  # about one SOS a minute across the fleet, so the demo shows alerts
+        )  # fmt: skip
+        if fleet_config.unique_ids:
+            fleets.append(asyncio.create_task(run_fleet(fleet_config)))
     try:
         await server
     finally:
-        fleet.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await fleet
+        for fleet in fleets:
+            fleet.cancel()
+        for fleet in fleets:
+            with contextlib.suppress(asyncio.CancelledError):
+                await fleet
 
 
 def _print_banner(
@@ -108,6 +127,9 @@ def _print_banner(
     console.print(f"Open alerts    curl -H 'Authorization: Bearer {credentials.get('admin_token', '…')}' "
                   f"'{base}/api/v1/alerts?status=open'")  # fmt: skip
     console.print(f"OsmAnd gateway http://{host}:{osmand_port}/?id=…&lat=…&lon=…")
+    console.print(
+        f"TCP gateways   watch {host}:5093, gt06 {host}:5023, h02 {host}:5013 (a quarter of the fleet each)"
+    )
     console.print(f"Admin          {credentials.get('admin_email')} / {credentials.get('admin_password')}")
     console.print(
         f"Caregiver      {credentials.get('caregiver_email')} / {credentials.get('caregiver_password')}"
