@@ -332,6 +332,33 @@ def test_framer_large_frame_in_small_pieces() -> None:
     assert frames == [payload]
 
 
+def test_framer_completes_a_frame_and_cuts_the_rest_of_the_same_read() -> None:
+    a, b = b"[3G*8800000015*0003*TKQ]", b"[SG*9081000548*0009*LK,0,100]"
+    framer = WatchFramer()
+    assert framer.feed(b"xx" + a[:10]) == []
+    assert framer.feed(a[10:] + b"]junk" + b + b"[3G*1") == [a, b]
+    assert framer._buffer == b"[3G*1"
+    assert framer.skipped == len(b"xx") + len(b"]junk")
+
+
+def test_framer_cuts_bytes_frames_from_any_buffer() -> None:
+    good = b"[3G*8800000015*0003*TKQ]"
+    for data in (bytearray(good + good), memoryview(good + good)):
+        frames = WatchFramer().feed(data)  # type: ignore[arg-type]
+        assert frames == [good, good]
+        assert all(type(frame) is bytes for frame in frames)
+
+
+def test_framer_oversize_frame_completed_in_a_later_read_drops_that_read() -> None:
+    good = b"[3G*8800000015*0003*TKQ]"
+    framer = WatchFramer(max_frame=64)
+    assert framer.feed(b"[" + b"x" * 40) == []
+    with pytest.raises(FrameTooLarge):
+        framer.feed(b"x" * 40 + b"]" + good)
+    assert framer.skipped == 41 + 41 + len(good)
+    assert framer.feed(good) == [good]
+
+
 @FUZZ
 @given(chunks=st.lists(st.binary(max_size=200), max_size=20), max_frame=st.integers(1, 300))
 def test_framer_never_raises_anything_but_frame_too_large(chunks: list[bytes], max_frame: int) -> None:
@@ -364,6 +391,109 @@ def test_framer_never_loses_a_good_frame_in_garbage(
     cut = split % (len(stream) + 1)
     frames = feed_all(WatchFramer(), [stream[:cut], stream[cut:]])
     assert frame in frames
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fast paths read what the general ones read
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", None),
+        (b",1,2,3", (1, 3.0, {"type": "LK", "rolls": 2})),
+        (b",1,x,3", (1, 3.0, {"type": "LK"})),
+        (b",1,,50", (1, 50.0, {"type": "LK"})),
+        (b",1,2", None),
+        (b",1,2,3:4,5", (1, 3.0, {"type": "LK", "rolls": 2})),
+        (b",1,2,50,xx", (1, 50.0, {"type": "LK", "rolls": 2})),
+        (b",12345678901,0,50", None),
+        (b",1,2,101", None),
+        (b",1,2,100", (1, 100.0, {"type": "LK", "rolls": 2})),
+        (b",,2,50", None),
+        (b",1,2,50\n", None),
+        (b",\xff\xfe", None),
+        (",\u0661,\u0662,\u0663".encode(), (1, 3.0, {"type": "LK", "rolls": 2})),  # Arabic-Indic digits
+    ],
+)
+def test_link_counters(body: bytes, expected: tuple[int, float, dict[str, Any]] | None) -> None:
+    result = decode(b"[3G*1234567890*0000*LK" + body + b"]", Session(), NOW)
+    assert result.reply == b"[3G*1234567890*0002*LK]"
+    if expected is None:
+        assert result.messages == ()
+        return
+    (message,) = result.messages
+    assert (message.steps, message.battery_pct, dict(message.extras)) == expected
+
+
+POSITION = "010324,120000,A,45.5,N,7.5,E,1.0,2,3,4,50,60,7,8,00000000"
+
+
+@pytest.mark.parametrize(
+    ("tail", "cells", "extras"),
+    [
+        ("1,0,208,1,100,200,-50,0", [(208, 1, 100, 200, -50)], {}),
+        ("01,0,208,1,100,200,-50,0", [(208, 1, 100, 200, -50)], {}),
+        ("2,0,208,1,100,200,-50,101,201,,0", [(208, 1, 100, 200, -50), (208, 1, 101, 201, None)], {}),
+        ("1,0,208,1,100,200,-,", [(208, 1, 100, 200, None)], {}),
+        ("1,0,,,100,200,5", [(0, 0, 100, 200, 5)], {}),
+        ("1,0,208,1,100,200,-50,0,25", [(208, 1, 100, 200, -50)], {}),
+        ("2,0,208,1,100,200,-50", [], {"network_truncated": True}),
+        ("3,0,208,1,100,200,-50,0", [], {"network_truncated": True}),
+        ("1,0,208,1," + "9" * 5000 + ",200,-50", [], {"network_truncated": True}),  # past int()'s limit
+    ],
+)
+def test_cell_tails(tail: str, cells: list[tuple[int, ...]], extras: dict[str, Any]) -> None:
+    (message,) = decode(f"[3G*1234567890*0000*UD,{POSITION},{tail}]".encode(), Session(), NOW).messages
+    assert [(c.mcc, c.mnc, c.lac, c.cid, c.signal) for c in message.cells] == cells
+    assert message.wifi == ()
+    assert message.accuracy_m == (25.0 if tail.endswith(",25") else None)
+    assert dict(message.extras) == {"type": "UD", "status": "00000000", "rssi": 50, "rolls": 8, **extras}
+
+
+@FUZZ
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.integers(0, 99_999), st.integers(0, 2**28), st.sampled_from(["", "-", "-80", "7", "-0", "00"])
+        ),
+        min_size=1,
+        max_size=9,
+    ),
+    mcc=st.sampled_from(["", "0", "208", "460"]),
+    after=st.sampled_from(["", ",", ",0", ",0,25", ",1,ssid,aa:bb:cc:dd:ee:ff,-60"]),
+)
+def test_decimal_cell_lists_read_alike_on_both_paths(
+    cells: list[tuple[int, int, str]], mcc: str, after: str
+) -> None:
+    # A zero-padded cell count ("01") is only read by the general path, which must agree with the usual one.
+    triples = ",".join(f"{lac},{cid},{signal}" for lac, cid, signal in cells)
+    tails = [f"{count},0,{mcc},1,{triples}{after}" for count in (len(cells), f"0{len(cells)}")]
+    usual, general = (
+        decode(f"[3G*1234567890*0000*UD,{POSITION},{tail}]".encode(), Session(), NOW).messages
+        for tail in tails
+    )
+    assert usual == general
+    assert len(usual[0].cells) == len(cells)
+
+
+def test_position_digits_of_other_scripts_still_read() -> None:
+    body = "010324,120000,A,45.5,N,7.5,E,1.0,2,3,\u0664,50,\u0666\u0660,7,8,00000010"  # satellites, battery
+    (message,) = decode(f"[3G*1234567890*0000*UD,{body}]".encode(), Session(), NOW).messages
+    assert (message.satellites, message.battery_pct) == (4, 60.0)
+    extras = {"type": "UD", "status": "00000010", "rssi": 50, "rolls": 8, "motion": True}
+    assert dict(message.extras) == extras
+
+
+def test_longest_header() -> None:
+    uid, mtype = "7" * 32, "T" * 24
+    result = decode(f"[ZJ*{uid}*0001*0035*{mtype},1]".encode(), Session(), NOW)
+    assert result.device_id == uid
+    assert result.session == Session(uid, dialect="ZJ/indexed")
+    with pytest.raises(DecodeError):
+        decode(f"[ZJ*{uid}*0001*0035*{mtype}T]".encode(), Session(), NOW)
+    with pytest.raises(DecodeError):
+        decode(f"[ZJ*{uid}7*0035*LK]".encode(), Session(), NOW)
 
 
 # ---------------------------------------------------------------------------------------------------------

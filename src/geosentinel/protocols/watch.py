@@ -42,7 +42,6 @@ from geosentinel.protocols.watch_content import (
     alarm,
     blood_pressure,
     body_temperature,
-    fields,
     heart,
     location,
     message,
@@ -75,11 +74,15 @@ _ID_RE = re.compile(rb"[0-9A-Za-z]{1,32}")
 _HEX4_RE = re.compile(rb"[0-9A-Fa-f]{4}")
 # "[" MM "*" ID "*" [NNNN "*"] LLLL "*" TYPE, then "," or "]": the index is only taken when another
 # 4-hex-digit field follows it, so a plain frame's length field is never mistaken for an index.
+# Matched on the head of the frame decoded as Latin-1 (one character a byte, so positions are the same,
+# and the pattern only admits ASCII): the fields come out as text with one decoding instead of four.
 _HEADER_RE = re.compile(
-    rb"\[([0-9A-Za-z]{2})\*([0-9A-Za-z]{1,32})\*(?:([0-9A-Fa-f]{4})\*)?[0-9A-Fa-f]{4}\*"
-    rb"([0-9A-Za-z_]{1,24})(?=[,\]])"
+    r"\[([0-9A-Za-z]{2})\*([0-9A-Za-z]{1,32})\*(?:([0-9A-Fa-f]{4})\*)?[0-9A-Fa-f]{4}\*"
+    r"([0-9A-Za-z_]{1,24})(?=[,\]])"
 )
-_COUNTER_RE = re.compile(r"\d{1,10}")
+_HEADER_MAX = 72  # the longest header the pattern admits (ZJ form, 32-char id, 24-char type) and "," or "]"
+# LK,steps,rolls,battery[:extra][,...]: steps and battery must be counters, rolls is kept only if it is one.
+_LINK_RE = re.compile(r"(\d{1,10}),(?:(\d{1,10})|[^,]*),(\d{1,10})(?::[^,]*)?(?:,.*)?", re.DOTALL)
 _JPEG_START = b"\xff\xd8"
 _MODEL_RE = re.compile(r"([0-9A-Za-z]{2})(/indexed)?")
 _PHONE_RE = re.compile(r"\+?\d{3,20}")
@@ -87,6 +90,9 @@ _MAX_SOS_NUMBERS = 3
 _MAX_INTERVAL_S = 86_400
 _QUARTERS = {0: "", 15: ".25", 30: ".5", 45: ".75"}
 _MIN_OFFSET_MIN, _MAX_OFFSET_MIN = -12 * 60, 14 * 60
+# The length fields of replies and commands (all short), formatted once: formatting "04x" costs half as
+# much as building the rest of an LK or AL reply.
+_LENGTH_FIELDS = tuple(f"{size:04x}" for size in range(256))
 
 
 class WatchFramer:
@@ -99,10 +105,9 @@ class WatchFramer:
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.max_frame = max_frame
         self.skipped = 0
+        # The unfinished frame at the end of the previous reads: it starts with its "[" and holds no other
+        # bracket, so only new data is ever searched (a large frame in small pieces is scanned once).
         self._buffer = bytearray()
-        # Offset in the buffer where the search for the end of the frame in progress resumes (0 = no
-        # frame in progress): a large frame arriving in small pieces is scanned once, not once per piece.
-        self._scan = 0
         self._oversize = False
 
     def feed(self, data: bytes) -> list[bytes]:
@@ -110,45 +115,68 @@ class WatchFramer:
             self._oversize = False
             self.skipped += len(data)
             raise FrameTooLarge(f"watch frame exceeds {self.max_frame} bytes")
-        buffer = self._buffer
-        buffer += data
+        if type(data) is not bytes:  # frames are cut from data: they must be bytes whatever the caller sent
+            data = bytes(data)
         frames: list[bytes] = []
-        consumed, self._scan, oversize = self._cut(buffer, frames)
-        if oversize or len(buffer) - consumed > self.max_frame:
-            self.skipped += len(buffer) - consumed
-            buffer.clear()
-            self._scan = 0
+        start = self._finish(data, frames) if self._buffer else 0
+        if start < 0:  # the frame in progress goes on
+            if len(self._buffer) <= self.max_frame:
+                return frames
+            start, oversize = len(data), True
+        else:
+            start, oversize = self._cut(data, start, frames)
+        rest = len(data) - start
+        if oversize or rest > self.max_frame:
+            self.skipped += len(self._buffer) + rest
+            self._buffer.clear()
             if not frames:
                 raise FrameTooLarge(f"watch frame exceeds {self.max_frame} bytes")
             self._oversize = True  # after handing out the good frames before it
             return frames
-        del buffer[:consumed]
+        if rest:
+            self._buffer += data[start:]
         return frames
 
-    def _cut(self, buffer: bytearray, frames: list[bytes]) -> tuple[int, int, bool]:
-        """Append the whole frames to ``frames``; (bytes consumed, next scan offset, frame too large)."""
-        pos, scan, size = 0, self._scan, len(buffer)
-        while pos < size:
-            if scan == 0:
-                start = buffer.find(_OPEN, pos)
-                if start < 0:
-                    self.skipped += size - pos
-                    return size, 0, False
-                self.skipped += start - pos
-                pos, scan = start, start + 1
-            end = buffer.find(_CLOSE, scan)
-            # The last "[" before the end wins: everything before it was a frame cut short.
-            restart = buffer.rfind(_OPEN, scan, size if end < 0 else end)
-            if restart >= 0:
-                self.skipped += restart - pos
-                pos = restart
-            if end < 0:
-                return pos, size - pos, False
-            if end + 1 - pos > self.max_frame:
-                return pos, 0, True
-            frames.append(bytes(buffer[pos : end + 1]))
-            pos, scan = end + 1, 0
-        return pos, 0, False
+    def _finish(self, data: bytes, frames: list[bytes]) -> int:
+        """Continue the frame in progress: where the cutting of ``data`` resumes, or -1 if it goes on."""
+        buffer = self._buffer
+        end = data.find(_CLOSE)
+        restart = data.rfind(_OPEN, 0, len(data) if end < 0 else end)
+        if restart >= 0:  # a new "[" before its end: the frame in progress was cut short
+            self.skipped += len(buffer) + restart
+            buffer.clear()
+            return restart
+        if end < 0 or len(buffer) + end + 1 > self.max_frame:
+            buffer += data  # still unfinished, or too large (then all of data is dropped with it)
+            return -1
+        buffer += data[: end + 1]
+        frames.append(bytes(buffer))
+        buffer.clear()
+        return end + 1
+
+    def _cut(self, data: bytes, pos: int, frames: list[bytes]) -> tuple[int, bool]:
+        """Append the whole frames of ``data[pos:]``: (start of what is left, frame too large).
+
+        Each "]" ends a stretch of bytes; its frame starts at the stretch's last "[" (anything before was
+        garbage or a frame cut short), and a stretch without "[" is garbage. Two C-level searches a frame.
+        """
+        find, rfind, limit = data.find, data.rfind, self.max_frame
+        while (end := find(_CLOSE, pos)) >= 0:
+            start = rfind(_OPEN, pos, end)
+            if start < 0:
+                self.skipped += end + 1 - pos
+            else:
+                if start != pos:
+                    self.skipped += start - pos
+                if end + 1 - start > limit:
+                    return start, True
+                frames.append(data[start : end + 1])
+            pos = end + 1
+        start = rfind(_OPEN, pos)
+        if start < 0:
+            start = len(data)
+        self.skipped += start - pos
+        return start, False
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -158,16 +186,17 @@ class WatchFramer:
 def _link(uid: str, mtype: str, body: bytes) -> Output:
     # LK is the keep-alive: always answered, even when its optional counters are unreadable.
     try:
-        values = fields(body)
-    except DecodeError:
+        match = _LINK_RE.fullmatch(body.decode("utf-8"))
+    except UnicodeDecodeError:
         return (), "LK"
-    if len(values) < 3:
+    if match is None:
         return (), "LK"
-    steps, rolls, battery = values[0], values[1], values[2].partition(":")[0]
-    if not (_COUNTER_RE.fullmatch(steps) and _COUNTER_RE.fullmatch(battery) and int(battery) <= 100):
+    steps, rolls, battery = match.groups()
+    level = int(battery)
+    if level > 100:
         return (), "LK"
-    extras: dict[str, ExtraValue] = {"rolls": int(rolls)} if _COUNTER_RE.fullmatch(rolls) else {}
-    return (message(uid, mtype, battery_pct=float(battery), steps=int(steps), extras=extras),), "LK"
+    extras: dict[str, ExtraValue] = {} if rolls is None else {"rolls": int(rolls)}
+    return (message(uid, mtype, battery_pct=float(level), steps=int(steps), extras=extras),), "LK"
 
 
 def _init(uid: str, mtype: str, body: bytes) -> Output:
@@ -273,7 +302,7 @@ def handler_for(mtype: str) -> Handler:
 
 def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
     """Decode one bracketed frame. Raises :class:`DecodeError` for anything malformed."""
-    match = _HEADER_RE.match(frame)
+    match = _HEADER_RE.match(frame[:_HEADER_MAX].decode("latin-1"))
     if match is None or frame[-1] != 0x5D:
         raise _header_error(frame)
     end = match.end()
@@ -283,17 +312,16 @@ def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
         body = b""
     else:
         raise DecodeError("watch frame has data after its closing bracket")
-    vendor, device, index_bytes, type_bytes = match.groups()
-    mm, uid, mtype = vendor.decode("ascii"), device.decode("ascii"), type_bytes.decode("ascii")
-    index = None if index_bytes is None else index_bytes.decode("ascii")
-    messages, answer = handler_for(mtype)(uid, mtype, body)
+    mm, uid, index, mtype = match.groups()
+    messages, answer = (HANDLERS.get(mtype) or handler_for(mtype))(uid, mtype, body)
     reply = b"" if answer is None else _frame(mm, uid, index, answer)
     model = mm if index is None else mm + INDEXED_SUFFIX
     changed = session.unique_id != uid or session.dialect != model
     return DecodeResult(
         messages=messages,
         reply=reply,
-        session=Session(unique_id=uid, model=session.model, dialect=model) if changed else None,
+        # Positional (unique_id, model, dialect): keywords make this dataclass cost half as much again.
+        session=Session(uid, session.model, model) if changed else None,
         device_id=uid,
     )
 
@@ -316,9 +344,11 @@ def _header_error(frame: bytes) -> DecodeError:
 
 def _frame(vendor: str, uid: str, index: str | None, content: str) -> bytes:
     # Lower-case hex length, as Traccar writes it and the watches it serves accept.
+    size = len(content)
+    length = _LENGTH_FIELDS[size] if size < len(_LENGTH_FIELDS) else f"{size:04x}"
     if index is None:
-        return f"[{vendor}*{uid}*{len(content):04x}*{content}]".encode("ascii")
-    return f"[{vendor}*{uid}*{index}*{len(content):04x}*{content}]".encode("ascii")
+        return f"[{vendor}*{uid}*{length}*{content}]".encode("ascii")
+    return f"[{vendor}*{uid}*{index}*{length}*{content}]".encode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------------------
