@@ -37,6 +37,7 @@ from geosentinel.protocols.gt06 import (
     server_command,
 )
 from geosentinel.protocols.gt06_packets import ModelProfile
+from geosentinel.testing import same
 
 CASES_PATH = Path(__file__).parent / "cases" / "gt06.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_PATH.read_text(encoding="utf-8"))
@@ -93,23 +94,6 @@ def decode_checked(frame: bytes, session: Session = LOGGED_IN) -> DecodeResult |
         return None
     check_result(result)
     return result
-
-
-def same(actual: Any, expected: Any) -> bool:
-    """Equality that also tells 1 from 1.0 from True."""
-    if isinstance(expected, dict):
-        return (
-            isinstance(actual, dict)
-            and actual.keys() == expected.keys()
-            and all(same(actual[key], expected[key]) for key in expected)
-        )
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(expected)
-            and all(same(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    return type(actual) is type(expected) and actual == expected
 
 
 def session_of(raw: dict[str, Any]) -> Session:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from geosentinel.model import DeviceMessage
 from geosentinel.protocols.base import DecodeError, DecodeResult, message_to_json
 from geosentinel.protocols.osmand import SPEC, HttpRequest, decode, decode_text
+from geosentinel.testing import same
 
 CASES_PATH = Path(__file__).parent / "cases" / "osmand.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_PATH.read_text(encoding="utf-8"))
@@ -83,23 +84,6 @@ def check_result(result: DecodeResult) -> None:
     assert result.unknown_device_status in (400, 404)
     for message in result.messages:
         check_invariants(message)
-
-
-def same(actual: Any, expected: Any) -> bool:
-    """Equality that also tells 1 from 1.0 from True."""
-    if isinstance(expected, dict):
-        return (
-            isinstance(actual, dict)
-            and actual.keys() == expected.keys()
-            and all(same(actual[key], expected[key]) for key in expected)
-        )
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(expected)
-            and all(same(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    return type(actual) is type(expected) and actual == expected
 
 
 def request_of(raw: dict[str, str]) -> HttpRequest:

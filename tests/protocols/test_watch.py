@@ -27,6 +27,7 @@ from geosentinel.protocols.base import (
 )
 from geosentinel.protocols.replay import replay
 from geosentinel.protocols.watch import MAX_FRAME, SPEC, WatchFramer, decode, encode_command, timezone_text
+from geosentinel.testing import same
 
 CASES_PATH = Path(__file__).parent / "cases" / "watch.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_PATH.read_text(encoding="utf-8"))
@@ -115,23 +116,6 @@ def decode_checked(frame: bytes, session: Session | None = None) -> DecodeResult
         return None
     check_result(result)
     return result
-
-
-def same(actual: Any, expected: Any) -> bool:
-    """Equality that also tells 1 from 1.0 from True."""
-    if isinstance(expected, dict):
-        return (
-            isinstance(actual, dict)
-            and actual.keys() == expected.keys()
-            and all(same(actual[key], expected[key]) for key in expected)
-        )
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(expected)
-            and all(same(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    return type(actual) is type(expected) and actual == expected
 
 
 # ---------------------------------------------------------------------------------------------------------
