@@ -13,11 +13,11 @@ import asyncio
 import functools
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.clock import Clock
@@ -125,9 +125,7 @@ class Pipeline:
         received_at = self.clock.now()
         devices = [self.directory.cached(m.unique_id, received_at) for m in messages]
         if any(d is MISS for d in devices):
-            task = asyncio.create_task(self._look_up_then_enqueue(messages, received_at, on_done, may_refuse))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            self._spawn(self._look_up_then_enqueue(messages, received_at, on_done, may_refuse))
         else:
             self._route(messages, devices, received_at, on_done, may_refuse)
 
@@ -139,9 +137,7 @@ class Pipeline:
         now = self.clock.now()
         device = self.directory.cached(unique_id, now)
         if device is MISS:
-            task = asyncio.create_task(self._look_up_then_answer(unique_id, now, on_done))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            self._spawn(self._look_up_then_answer(unique_id, now, on_done))
         else:
             on_done(Outcome.STORED if device is not None else Outcome.UNKNOWN_DEVICE)
 
@@ -153,6 +149,12 @@ class Pipeline:
             on_done(Outcome.FAILED)
             return
         on_done(Outcome.STORED if device is not None else Outcome.UNKNOWN_DEVICE)
+
+    def _spawn(self, lookup: Coroutine[Any, Any, None]) -> None:
+        # Held in a set: the event loop keeps only weak references to tasks.
+        task = asyncio.create_task(lookup)
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
 
     async def offer(self, messages: Sequence[DeviceMessage]) -> Outcome:
         """:meth:`enqueue`, awaited."""

@@ -108,7 +108,11 @@ def down_topic(org_id: str, unique_id: str) -> str:
 
 def decode(topic: str, payload: bytes) -> DecodeResult:
     """One MQTT message to one normalised device message. Pure; the payload carries its own time."""
-    _org, unique_id = parse_topic(topic)
+    return decode_payload(parse_topic(topic)[1], payload)
+
+
+def decode_payload(unique_id: str, payload: bytes) -> DecodeResult:
+    """The payload of an up topic whose device is ``unique_id``."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:

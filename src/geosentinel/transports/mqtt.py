@@ -25,7 +25,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from geosentinel.model import Device
 from geosentinel.pipeline.runner import Outcome, Pipeline
 from geosentinel.protocols import mqtt as payloads
 from geosentinel.protocols.base import DecodeError, DeviceCommand
@@ -126,14 +125,14 @@ class MqttGateway:
 
     async def _handle(self, topic: str, payload: bytes, pending: _Pending) -> None:
         try:
-            result = payloads.decode(topic, payload)
             org_id, unique_id = payloads.parse_topic(topic)
+            result = payloads.decode_payload(unique_id, payload)
         except DecodeError as exc:
             self.counters.malformed += 1
             log.info("MQTT %s: %s", topic, exc)
             self._settle(pending)
             return
-        device = await self._device(unique_id)
+        device = await self._pipeline.directory.lookup(unique_id, self._pipeline.clock.now())
         if device is None or device.org_id != org_id:
             if device is None:
                 self.counters.unknown_devices += 1
@@ -154,14 +153,6 @@ class MqttGateway:
         if outcome is Outcome.STORED:
             self.counters.stored += 1
         self._settle(pending)
-
-    async def _device(self, unique_id: str) -> Device | None:
-        directory = self._pipeline.directory
-        now = self._pipeline.clock.now()
-        cached = directory.cached(unique_id, now)
-        if isinstance(cached, Device) or cached is None:
-            return cached
-        return await directory.lookup(unique_id, now)
 
     def _settle(self, pending: _Pending) -> None:
         pending.done = True

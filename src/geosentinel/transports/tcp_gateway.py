@@ -71,7 +71,6 @@ class GatewayCounters:
 @dataclass(slots=True)
 class _Pending:
     reply: bytes
-    messages: list[DeviceMessage]
     done: bool = False
     outcome: Outcome = Outcome.STORED
 
@@ -157,11 +156,11 @@ class DeviceConnection(asyncio.Protocol):
         device_id = result.device_id or self.session.unique_id
         if device_id is None:
             return  # before login: nothing to attribute the frame to (GT06 devices then log in)
-        pending = _Pending(result.reply, list(result.messages))
+        pending = _Pending(result.reply)
         self._pending.append(pending)
         callback = self._callback(pending)
-        if pending.messages:
-            gw.sink.enqueue(pending.messages, callback, may_refuse=False)
+        if result.messages:
+            gw.sink.enqueue(result.messages, callback, may_refuse=False)
         else:
             gw.sink.recognise(device_id, callback)
         if len(self._pending) >= gw.limits.max_pending_frames and self._transport is not None:
@@ -169,12 +168,11 @@ class DeviceConnection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _adopt(self, result: DecodeResult) -> None:
-        new = result.session
-        if new is None or new == self.session:
-            if self.session.unique_id is None and result.device_id is not None:
-                new = dataclasses.replace(self.session, unique_id=result.device_id)
-            else:
-                return
+        new = result.session if result.session != self.session else None
+        if new is None and self.session.unique_id is None and result.device_id is not None:
+            new = dataclasses.replace(self.session, unique_id=result.device_id)  # ids in every frame
+        if new is None:
+            return
         self.session = new
         if new.unique_id is not None:
             self._gw.registry.by_device[new.unique_id] = self
@@ -235,7 +233,11 @@ class DeviceConnection(asyncio.Protocol):
         return True
 
     def close_if_idle(self, now: float, idle_s: float) -> None:
-        if now - self.last_seen > idle_s and self._transport is not None:
+        if now - self.last_seen > idle_s:
+            self.close()
+
+    def close(self) -> None:
+        if self._transport is not None:
             self._transport.close()
 
 
@@ -298,5 +300,5 @@ class TcpGateway:
         if self._server is not None:
             self._server.close()
             for connection in list(self.registry.all):
-                connection.close_if_idle(float("inf"), 0)
+                connection.close()
             await self._server.wait_closed()
