@@ -66,8 +66,14 @@ class EventKind(enum.StrEnum):
     REMOVED = "removed"
     LOW_BATTERY = "low_battery"
     POWER_OFF = "power_off"
-    GEOFENCE_EXIT = "geofence_exit"
-    GEOFENCE_ENTER = "geofence_enter"
+    GEOFENCE_EXIT = "geofence_exit"  # left a safe zone
+    GEOFENCE_ENTER = "geofence_enter"  # entered a danger zone
+    HEART_RATE = "heart_rate"
+    SPO2 = "spo2"
+    TEMPERATURE = "temperature"
+    INACTIVITY = "inactivity"
+    OFFLINE = "offline"
+    BACK_ONLINE = "back_online"  # closes the device's open offline alert
 
 
 class AlertStatus(enum.StrEnum):

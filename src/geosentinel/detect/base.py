@@ -1,0 +1,112 @@
+"""The contract every detector follows, and what a detector may know about a wearer.
+
+A detector is pure: ``on_reading(state, reading, now, profile) -> (state, events)`` and, for detectors
+that notice the *absence* of something (offline, inactivity), ``on_tick(state, now, device, profile) ->
+(state, events)``. ``now`` is the time the platform is at (a reading's receive time, or the time of a
+sweep): detectors never read the wall clock. ``state`` is ``None`` the first time a device is seen.
+
+States are ``msgspec.Struct``s so the pipeline can save them as JSON with the device's state (one
+``detectors`` column) and load them back after a restart; a detector must therefore keep its state small
+and bounded (no unbounded history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from geosentinel.model import Device, Event, EventKind, ExtraValue, Reading
+
+S = TypeVar("S", bound=msgspec.Struct)
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True, slots=True)
+class WearerProfile:
+    """Per-wearer thresholds (organisation defaults until someone overrides them) and local time.
+
+    Defaults follow common practice for elderly people at rest; a caregiver tunes them per person.
+    """
+
+    timezone: ZoneInfo = PARIS
+    battery_low_pct: float = 15.0
+    heart_rate_min_bpm: float = 40.0
+    heart_rate_max_bpm: float = 120.0
+    spo2_min_pct: float = 90.0
+    temperature_min_c: float = 35.0
+    temperature_max_c: float = 38.0
+    # Heart rate far from the wearer's own baseline (robust: median and MAD of recent days).
+    heart_rate_baseline: bool = True
+    # The wearer's day: inactivity is only looked for between these local times.
+    day_start: time = time(8, 0)
+    day_end: time = time(21, 0)
+    inactivity_hours: float = 3.0
+    # Offline after ``offline_factor`` x the device's expected reporting interval without any message.
+    expected_interval_s: float | None = None  # None: learned from the device's own rhythm
+    offline_factor: float = 1.5
+
+
+class ReadingDetector(Protocol[S]):
+    name: str
+    state_type: type[S]
+
+    def on_reading(
+        self, state: S | None, reading: Reading, now: datetime, profile: WearerProfile
+    ) -> tuple[S, list[Event]]: ...
+
+
+class TickDetector(Protocol[S]):
+    """A detector that also runs on a periodic sweep (for things that did *not* happen)."""
+
+    name: str
+    state_type: type[S]
+
+    def on_reading(
+        self, state: S | None, reading: Reading, now: datetime, profile: WearerProfile
+    ) -> tuple[S, list[Event]]: ...
+
+    def on_tick(
+        self, state: S | None, now: datetime, device: Device, profile: WearerProfile
+    ) -> tuple[S | None, list[Event]]: ...
+
+
+def event(
+    device: Device,
+    kind: EventKind,
+    time: datetime,
+    received_at: datetime,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    **details: ExtraValue,
+) -> Event:
+    """An event about ``device``'s wearer (the one constructor detectors use)."""
+    return Event(
+        device.org_id, device.wearer_id, device.id, kind, time, received_at, latitude, longitude, details
+    )
+
+
+def reading_position(reading: Reading) -> tuple[float | None, float | None]:
+    """The reading's position if it passed the bad-fix filter (never send a caregiver to a wild fix)."""
+    if reading.position_ok:
+        return reading.message.latitude, reading.message.longitude
+    return None, None
+
+
+def encode_states(states: Mapping[str, msgspec.Struct]) -> str:
+    return msgspec.json.encode(dict(states)).decode()
+
+
+def decode_state(raw: Mapping[str, Any], name: str, state_type: type[S]) -> S | None:
+    """One detector's state from the saved JSON, or ``None`` if absent or from an incompatible version."""
+    value = raw.get(name)
+    if value is None:
+        return None
+    try:
+        return msgspec.convert(value, state_type)
+    except msgspec.ValidationError:
+        return None  # a state saved by an older layout: start afresh rather than refuse the device
