@@ -1,7 +1,19 @@
-"""Device alarms (SOS button, on-device fall, bracelet removed, low battery, power off) become events."""
+"""Device alarms (SOS button, on-device fall, bracelet removed, low battery, power off) become events.
+
+Devices resend an alarm frame until the platform acknowledges it, so the same alarm often arrives several
+times in a row. An alarm of the same kind raised within :data:`REPEAT_WINDOW` of the previous one (by
+reading time, either side: a late frame is a repeat too) is emitted with ``repeat=True``, which the store
+attaches to the open alert instead of opening a new one. The window slides: a device resending every 30 s
+for ten minutes produces one alert. The same alarm after a quiet window is a new one.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+import msgspec
+
+from geosentinel.detect.base import ReadingDetector, WearerProfile, event, reading_position
 from geosentinel.model import Alarm, Event, EventKind, Reading
 
 ALARM_EVENTS: dict[Alarm, EventKind] = {
@@ -13,17 +25,54 @@ ALARM_EVENTS: dict[Alarm, EventKind] = {
     Alarm.POWER_CUT: EventKind.POWER_OFF,
 }
 
+REPEAT_WINDOW = timedelta(seconds=120)
+
+
+def alarm_kinds(reading: Reading) -> list[EventKind]:
+    """The distinct event kinds the reading's alarms map to, in kind-name order (informative alarms such
+    as vibration or the device's own geofences produce nothing)."""
+    return sorted({ALARM_EVENTS[a] for a in reading.message.alarms if a in ALARM_EVENTS})
+
 
 def alarm_events(reading: Reading) -> list[Event]:
-    """One event per distinct alarm kind the device raised in this reading.
+    """One event per distinct alarm kind in this reading, without deduplication (see :data:`ALARMS`).
 
     The event carries the reading's position only when that position passed the bad-fix filter: a
     caregiver must never be sent to a (0, 0) or a wild fix.
     """
-    kinds = sorted({ALARM_EVENTS[a] for a in reading.message.alarms if a in ALARM_EVENTS})
-    lat, lon = (reading.message.latitude, reading.message.longitude) if reading.position_ok else (None, None)
-    device = reading.device
+    lat, lon = reading_position(reading)
     return [
-        Event(device.org_id, device.wearer_id, device.id, kind, reading.time, reading.received_at, lat, lon)
-        for kind in kinds
+        event(reading.device, k, reading.time, reading.received_at, lat, lon) for k in alarm_kinds(reading)
     ]
+
+
+class AlarmsState(msgspec.Struct, frozen=True):
+    # Newest reading time at which each event kind (its value) was raised: at most one entry per kind.
+    last: dict[str, datetime] = msgspec.field(default_factory=dict)
+
+
+class AlarmsDetector:
+    name: str = "alarms"
+    state_type: type[AlarmsState] = AlarmsState
+
+    def on_reading(
+        self, state: AlarmsState | None, reading: Reading, now: datetime, profile: WearerProfile
+    ) -> tuple[AlarmsState, list[Event]]:
+        kinds = alarm_kinds(reading)
+        if not kinds:
+            return state if state is not None else AlarmsState(), []
+        last = dict(state.last) if state is not None else {}  # a copy: the caller's state stays as it was
+        lat, lon = reading_position(reading)
+        events: list[Event] = []
+        for kind in kinds:
+            previous = last.get(kind.value)
+            repeat = previous is not None and abs(reading.time - previous) <= REPEAT_WINDOW
+            details = {"repeat": True} if repeat else {}
+            events.append(event(reading.device, kind, reading.time, reading.received_at, lat, lon, **details))
+            # Never move back: a late frame must not reopen the window of a newer one.
+            last[kind.value] = reading.time if previous is None else max(previous, reading.time)
+        return AlarmsState(last), events
+
+
+ALARMS = AlarmsDetector()
+_CONTRACT: ReadingDetector[AlarmsState] = ALARMS
