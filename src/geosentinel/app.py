@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from geosentinel import __version__
 from geosentinel.api import errors
-from geosentinel.api.routes import alerts, devices, events, health, wearers
+from geosentinel.api.routes import alerts, devices, events, geofences, health, wearers
 from geosentinel.clock import Clock, SystemClock
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.protocols import stream_codec
@@ -66,7 +66,7 @@ def create_api(store: Store, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.store = store
     app.state.pipeline = pipeline
     errors.install(app)
-    for module in (alerts, wearers, devices, events):
+    for module in (alerts, wearers, devices, events, geofences):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(health.router)
     return app
@@ -165,6 +165,7 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     """Run the API and the device gateways until cancelled or interrupted."""
     store = await asyncio.to_thread(open_store, settings.db_url)
     pipeline = Pipeline(store, clock or SystemClock(), partitions=settings.partitions)
+    await pipeline.prepare()
     pipeline.start()
     api_app = create_api(store, pipeline)
     api = _server(api_app, settings.host, settings.http_port)

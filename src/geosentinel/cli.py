@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import typer
 
 from geosentinel.auth import WeakPassword, hash_password, new_token
+from geosentinel.detect.fences import Schedule, validate_fence_geometry
 from geosentinel.model import Locale, Region, Role
 from geosentinel.protocols import DEVICE_PROTOCOLS
 from geosentinel.protocols.base import DecodeError
@@ -27,8 +29,11 @@ user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 wearer_app = typer.Typer(help="Wearers: the people who wear the bracelets.", no_args_is_help=True)
 device_app = typer.Typer(help="Devices (bracelets, watches, trackers).", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+geofence_app = typer.Typer(
+    help="Safe zones (alert on exit) and danger zones (alert on entry).", no_args_is_help=True
+)
 for sub, name in ((org_app, "org"), (user_app, "user"), (wearer_app, "wearer"), (device_app, "device"),
-                  (token_app, "token")):  # fmt: skip
+                  (token_app, "token"), (geofence_app, "geofence")):  # fmt: skip
     app.add_typer(sub, name=name)
 
 Db = Annotated[str, typer.Option("--db", envvar="GEOSENTINEL_DB", help="sqlite:///PATH or postgresql://…")]
@@ -182,6 +187,9 @@ def device_add(
     wearer: Annotated[str | None, typer.Option(help="Wearer id (a device without one is ignored).")] = None,
     model: Annotated[str | None, typer.Option()] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone, for devices that send local time.")] = None,
+    interval: Annotated[
+        float | None, typer.Option(min=10, help="Seconds between reports (default: learned; for offline).")
+    ] = None,
     db: Db = DEFAULT_DB,
 ) -> None:
     """Register a device."""
@@ -192,12 +200,102 @@ def device_add(
         org_id = _org_id(store, org)
         if wearer is not None and store.wearer(Scope(org_id), wearer) is None:
             raise _fail(f"no wearer {wearer} in {org!r}")
-        device = store.create_device(org_id, wearer, unique_id, protocol, model, timezone)
+        device = store.create_device(org_id, wearer, unique_id, protocol, model, timezone, interval)
     except StoreError as exc:
         raise _fail(f"a device with unique id {unique_id!r} already exists") from exc
     finally:
         store.close()
     typer.echo(device.id)
+
+
+@geofence_app.command("add")
+def geofence_add(
+    org: OrgName,
+    name: Annotated[str, typer.Option(help="What caregivers call the place (e.g. Home).")],
+    kind: Annotated[str, typer.Option(help="safe (alert on exit) or danger (alert on entry).")] = "safe",
+    wearer: Annotated[str | None, typer.Option(help="Wearer id; omit for every wearer of the org.")] = None,
+    circle: Annotated[str | None, typer.Option(help="LAT,LON,RADIUS_M")] = None,
+    geojson: Annotated[
+        Path | None, typer.Option(help="File with a GeoJSON geometry or Feature (Polygon, LineString…).")
+    ] = None,
+    width: Annotated[float | None, typer.Option(help="Corridor width in metres (LineString).")] = None,
+    schedule: Annotated[
+        list[str] | None, typer.Option(help="Active only HH:MM-HH:MM local time, every day (repeatable).")
+    ] = None,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Add a geofence; prints its id."""
+    geometry, radius = _fence_shape(circle, geojson)
+    if kind not in ("safe", "danger"):
+        raise _fail("--kind must be safe or danger")
+    try:
+        validate_fence_geometry(geometry, radius, width)
+        windows = _schedule(schedule or [])
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    store = _store(db)
+    try:
+        org_id = _org_id(store, org)
+        if wearer is not None and store.wearer(Scope(org_id), wearer) is None:
+            raise _fail(f"no wearer {wearer} in {org!r}")
+        fence = store.create_geofence(
+            org_id, wearer, name, "safe" if kind == "safe" else "danger", geometry, radius, width, windows
+        )
+    finally:
+        store.close()
+    typer.echo(fence.id)
+
+
+def _fence_shape(circle: str | None, geojson: Path | None) -> tuple[dict[str, object], float | None]:
+    if (circle is None) == (geojson is None):
+        raise _fail("give exactly one of --circle LAT,LON,RADIUS_M and --geojson FILE")
+    if circle is not None:
+        try:
+            lat, lon, radius = (float(part) for part in circle.split(","))
+        except ValueError as exc:
+            raise _fail("--circle must be LAT,LON,RADIUS_M (e.g. 43.2965,5.3698,200)") from exc
+        return {"type": "Point", "coordinates": [lon, lat]}, radius
+    assert geojson is not None
+    try:
+        data = json.loads(geojson.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read GeoJSON from {geojson}: {exc}") from exc
+    if isinstance(data, dict) and data.get("type") == "Feature":
+        properties = data.get("properties") or {}
+        return data.get("geometry") or {}, properties.get("radius_m")
+    if not isinstance(data, dict):
+        raise _fail("the GeoJSON file must hold a geometry or a Feature")
+    return data, None
+
+
+def _schedule(spans: list[str]) -> Schedule | None:
+    if not spans:
+        return None
+    windows = []
+    for span in spans:
+        start, sep, end = span.partition("-")
+        if not sep:
+            raise ValueError(f"schedule {span!r}: expected HH:MM-HH:MM")
+        windows.append({"days": list(range(7)), "start": start.strip(), "end": end.strip()})
+    try:
+        return msgspec.convert({"windows": windows}, Schedule)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"bad schedule: {exc}") from exc
+
+
+@geofence_app.command("list")
+def geofence_list(
+    org: OrgName, wearer: Annotated[str | None, typer.Option()] = None, db: Db = DEFAULT_DB
+) -> None:
+    """List geofences as GeoJSON."""
+    from geosentinel.api.routes.geofences import feature
+
+    store = _store(db)
+    try:
+        fences = store.geofences(Scope(_org_id(store, org)), wearer)
+    finally:
+        store.close()
+    typer.echo(json.dumps({"type": "FeatureCollection", "features": [feature(f) for f in fences]}, indent=2))
 
 
 @token_app.command("create")
@@ -282,6 +380,89 @@ def simulate(
         f"sent {stats.sent}, stored {stats.ok}, failed {stats.failed}, rejected {stats.rejected}, "
         f"connections {stats.connections}"
     )
+
+
+@app.command("simulate-days")
+def simulate_days(
+    db: Db,
+    truth: Annotated[Path, typer.Option(help="Where to write the ground-truth JSON-lines log.")],
+    wearers: Annotated[int, typer.Option(min=1, max=2000)] = 40,
+    days: Annotated[float, typer.Option(min=0.01, help="Simulated days per wearer.")] = 5.0,
+    seed: int = 1,
+) -> None:
+    """Run simulated wearer-days at full speed through the real pipeline into --db, then score them.
+
+    Creates the organisation "Simulated days" (one wearer, OsmAnd device and home safe zone per
+    bracelet) in a database that must not hold it yet. Prints the detection score.
+    """
+    from rich.progress import Progress
+
+    from geosentinel.sim.accelerated import ORG_NAME, detections, run_days
+    from geosentinel.sim.fleet import incident_to_json
+    from geosentinel.sim.scoring import score
+
+    store = _store(db)
+    try:
+        if store.org_by_name(ORG_NAME) is not None:
+            raise _fail(f"{db} already holds the organisation {ORG_NAME!r}: use a fresh database")
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"{wearers} wearers x {days:g} days", total=1.0)
+            result = asyncio.run(
+                run_days(
+                    store, wearers, days, seed, progress=lambda done: progress.update(task, completed=done)
+                )
+            )
+        with truth.open("w") as out:
+            for incident in result.incidents:
+                out.write(json.dumps(incident_to_json(incident)) + "\n")
+        org_id = _org_id(store, ORG_NAME)
+        report = score(result.incidents, detections(store, org_id), result.wearer_days, end=result.end)
+    finally:
+        store.close()
+    typer.echo(f"{result.readings} readings, {result.wearer_days:g} wearer-days; truth in {truth}")
+    typer.echo(report.to_text())
+    typer.echo(
+        f"re-score: geosentinel score --truth {truth} --db {db} --org {ORG_NAME!r} "
+        f"--wearer-days {result.wearer_days:g} --end {result.end.isoformat()}"
+    )
+
+
+@app.command("score")
+def score_command(
+    truth: Annotated[Path, typer.Option(help="Ground-truth JSON-lines log written by the simulator.")],
+    org: OrgName,
+    wearer_days: Annotated[
+        float | None, typer.Option(help="Observed wearer-days (default: devices x span of the truth log).")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(help="End of the observed run (UTC); later incidents are not scored.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Compare the alerts the service raised with the simulator's truth log (recall, false alerts)."""
+    from geosentinel.sim.accelerated import detections
+    from geosentinel.sim.scoring import score
+
+    try:
+        incidents = [json.loads(line) for line in truth.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read the truth log {truth}: {exc}") from exc
+    if not incidents:
+        raise _fail(f"the truth log {truth} is empty")
+    if wearer_days is None:
+        times = sorted(datetime.fromisoformat(i["time"]) for i in incidents)
+        devices = len({i["unique_id"] for i in incidents})
+        wearer_days = max(devices * (times[-1] - times[0]).total_seconds() / 86_400, 1e-9)
+    end_utc = None if end is None else (end if end.tzinfo else end.replace(tzinfo=UTC))
+    store = _store(db)
+    try:
+        report = score(incidents, detections(store, _org_id(store, org)), wearer_days, end=end_utc)
+    finally:
+        store.close()
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else report.to_text())
+    if not report.passed():
+        raise typer.Exit(code=2)
 
 
 @app.command()

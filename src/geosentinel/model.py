@@ -175,6 +175,7 @@ class Device:
     protocol: str
     model: str | None = None
     timezone: str | None = None
+    expected_interval_s: float | None = None  # None: learned from the device's rhythm
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):

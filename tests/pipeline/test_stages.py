@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn, cast
 
 import pytest
 
-from geosentinel.detect.alarms import alarm_events
+from geosentinel.detect.alarms import ALARMS, AlarmsState, alarm_events
 from geosentinel.model import Alarm, Device, DeviceMessage, Event, EventKind, Reading
 from geosentinel.pipeline import stages
 from geosentinel.pipeline.fixfilter import FixLimits
@@ -35,7 +36,7 @@ class _UntouchedStore:
 
 def states(*known: DeviceState) -> DeviceStates:
     cache = DeviceStates(cast(Store, _UntouchedStore()))
-    cache.apply(known)
+    cache.preload(known)
     return cache
 
 
@@ -74,9 +75,14 @@ def run(
     return process(items, cache if cache is not None else states(), LIMITS)
 
 
+def plain(state: DeviceState) -> DeviceState:
+    """The state without its detectors' part (their own tests cover it)."""
+    return dataclasses.replace(state, detectors="{}")
+
+
 def only_state(result: StageResult) -> DeviceState:
     assert len(result.states) == 1
-    return result.states[0]
+    return plain(result.states[0])
 
 
 # -- one message ----------
@@ -87,21 +93,32 @@ def test_first_good_fix_creates_the_state() -> None:
     result = run([(DEVICE, message, T0)])
     assert result.readings == [Reading(DEVICE, message, at(-5), T0, None)]
     assert result.events == []
-    assert result.states == [DeviceState(DEVICE.id, T0, at(-5), *VIEUX_PORT, None)]
+    assert [plain(s) for s in result.states] == [DeviceState(DEVICE.id, T0, at(-5), *VIEUX_PORT, None)]
 
 
 def test_good_fix_moves_the_state() -> None:
-    before = known(at(-60), battery_pct=80.0, detectors='{"x": 1}')
+    before = known(at(-60), battery_pct=80.0)
     result = run([(DEVICE, fix(at(-2), CANEBIERE), T0)], states(before))
     assert result.readings[0].rejected is None
-    assert only_state(result) == DeviceState(DEVICE.id, T0, at(-2), *CANEBIERE, 80.0, '{"x": 1}')
+    assert only_state(result) == DeviceState(DEVICE.id, T0, at(-2), *CANEBIERE, 80.0)
+
+
+def test_detector_state_comes_back_from_the_stored_json() -> None:
+    """An SOS pressed again 30 s after one recorded before a restart is a repeat of it."""
+    saved = f'{{"alarms": {{"last": {{"sos": "{at(-32).isoformat()}"}}}}, "unknown-detector": {{"x": 1}}}}'
+    result = run(
+        [(DEVICE, fix(at(-2), alarms=frozenset({Alarm.SOS})), T0)], states(known(at(-60), detectors=saved))
+    )
+    assert [(e.kind, dict(e.details)) for e in result.events] == [(EventKind.SOS, {"repeat": True})]
+    assert "unknown-detector" not in result.states[0].detectors
 
 
 def test_process_does_not_touch_the_cache() -> None:
     before = known(at(-60))
     cache = states(before)
-    run([(DEVICE, fix(at(-2), CANEBIERE), T0)], cache)
-    assert cache.get(DEVICE.id) == before
+    run([(DEVICE, fix(at(-2), CANEBIERE, alarms=frozenset({Alarm.SOS})), T0)], cache)
+    assert cache.get(DEVICE.id).state == before
+    assert cache.get(DEVICE.id).detectors == {}
 
 
 def test_null_island_is_stored_but_does_not_move_the_state() -> None:
@@ -305,17 +322,32 @@ def test_devices_in_one_call_keep_separate_states() -> None:
         ("dev-2", None),
         ("dev-1", None),
     ]
-    assert result.states == [
+    assert [plain(s) for s in result.states] == [
         DeviceState(DEVICE.id, at(-9), at(-10), *CANEBIERE),
         DeviceState(OTHER.id, at(-19), at(-20), *ROTONDE, 55.0),
     ]
 
 
 def test_empty_batch() -> None:
-    assert run([]) == StageResult([], [], [])
+    assert run([]) == StageResult([], [], {})
 
 
 # -- detector isolation ----------
+
+
+class _Detector:
+    """A stand-in reading detector: ``react`` decides what it does with each reading."""
+
+    state_type = AlarmsState
+
+    def __init__(self, name: str, react: Callable[[Reading], list[Event]]) -> None:
+        self.name = name
+        self._react = react
+
+    def on_reading(
+        self, state: AlarmsState | None, reading: Reading, now: datetime, profile: object
+    ) -> tuple[AlarmsState, list[Event]]:
+        return AlarmsState(), self._react(reading)
 
 
 def test_failing_detector_is_isolated_and_logged(
@@ -330,7 +362,8 @@ def test_failing_detector_is_isolated_and_logged(
     def fall(reading: Reading) -> list[Event]:
         return [Event("org-1", "wearer-1", "dev-1", EventKind.FALL, reading.time, reading.received_at)]
 
-    monkeypatch.setattr(stages, "DETECTORS", (("boom", boom), ("alarms", alarm_events), ("fall", fall)))
+    detectors = (_Detector("boom", boom), ALARMS, _Detector("fall", fall))
+    monkeypatch.setattr(stages, "READING_DETECTORS", detectors)
     message = fix(at(-2), CANEBIERE, alarms=frozenset({Alarm.SOS}))
     with caplog.at_level(logging.ERROR, logger="geosentinel.pipeline.stages"):
         result = run([(DEVICE, message, T0)])
@@ -362,7 +395,7 @@ def test_failing_detector_does_not_stop_later_messages(
             raise ValueError("unlucky")
         return alarm_events(reading)
 
-    monkeypatch.setattr(stages, "DETECTORS", (("flaky", flaky),))
+    monkeypatch.setattr(stages, "READING_DETECTORS", (_Detector("flaky", flaky),))
     sos = frozenset({Alarm.SOS})
     with caplog.at_level(logging.ERROR, logger="geosentinel.pipeline.stages"):
         result = run(

@@ -34,7 +34,10 @@ from geosentinel.store import Scope, Store, open_store
 from geosentinel.testing import ServiceProcess, Tenant, add_devices, provision
 
 UNKNOWN_ID = "999999999999999"
-KINDS = {"sos", "silence_start", "silence_end", "low_battery", "walk_start", "walk_end"}
+KINDS = {
+    "sos", "fall", "removed", "vitals", "geofence_exit", "silence_start", "silence_end", "low_battery",
+    "walk_start", "walk_end",
+}  # fmt: skip
 
 
 @dataclass
@@ -311,7 +314,7 @@ def _fixes(messages: list[DeviceMessage]) -> list[DeviceMessage]:
 
 @pytest.mark.parametrize("protocol", ["watch", "gt06", "h02"])
 def test_tcp_reports_survive_lost_acks_in_order(protocol: str, tmp_path: Path) -> None:
-    recorder = TcpRecorder(protocol, cut_every=7)
+    recorder = TcpRecorder(protocol, cut_every=5)
     known = demo_unique_ids(3)
     truth = tmp_path / "truth.jsonl"
     config = FleetConfig(

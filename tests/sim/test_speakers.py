@@ -6,11 +6,12 @@ import math
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 
 from geosentinel.model import Alarm, DeviceMessage
-from geosentinel.protocols import gt06, h02, mqtt, watch
+from geosentinel.protocols import gt06, h02, mqtt, osmand, watch
 from geosentinel.protocols.base import CommandKind, DecodeResult, DeviceCommand, Session
 from geosentinel.sim.bracelet import Bracelet, BraceletConfig, IncidentRates, Report
 from geosentinel.sim.speakers import (
@@ -23,6 +24,7 @@ from geosentinel.sim.speakers import (
     gt06_battery,
     mqtt_payload,
     mqtt_topic,
+    osmand_query,
     whole_percent,
 )
 from geosentinel.sim.streets import StreetGraph
@@ -235,6 +237,75 @@ def test_degrees_minutes_never_writes_60_minutes() -> None:
     assert degrees_minutes(-5.5, 3) == "00530.0000"
 
 
+# -- falls, removals, vitals and cell-tower positions --------------------------------------------------
+
+FALL = replace(FIX, alarm="fall")
+REMOVAL = replace(FIX, alarm="removed")
+CELL = replace(FIX, source="cell", accuracy_m=1234.0, speed_knots=0.0)
+VITALS = replace(FIX, heart_rate_bpm=152.0, spo2_pct=96.0, temperature_c=36.7, steps=4321)
+
+
+@pytest.mark.parametrize(
+    ("report", "word", "alarm"), [(FALL, "00200000", Alarm.FALL), (REMOVAL, "00100000", Alarm.REMOVED)]
+)
+def test_watch_fall_and_removal_set_their_status_bits(report: Report, word: str, alarm: Alarm) -> None:
+    frame = WATCH.report(report, serial=1)
+    assert b"*AL_LTE," in frame.data and f",{word},".encode() in frame.data
+    result = watch.decode(frame.data, Session(), NOW)
+    assert WATCH.reply_key(UID, result.reply) == frame.ack == "AL"
+    assert _one(result).alarms == frozenset({alarm})
+
+
+@pytest.mark.parametrize(
+    ("report", "code", "alarm"), [(FALL, 0x23, Alarm.FALL), (REMOVAL, 0x18, Alarm.REMOVED)]
+)
+def test_gt06_fall_and_removal_alarm_codes(report: Report, code: int, alarm: Alarm) -> None:
+    frame = GT06.report(report, serial=4)
+    assert frame.data[3] == 0x16
+    result = gt06.decode(frame.data, Session(unique_id=UID), NOW)
+    assert GT06.reply_key(UID, result.reply) == frame.ack
+    message = _one(result)
+    assert message.alarms == frozenset({alarm})
+    assert message.extras["alarm_code"] == code
+
+
+def test_h02_has_no_bit_for_a_fall() -> None:
+    assert H02.report(FALL, serial=1).data == H02.report(FIX, serial=1).data
+
+
+def test_cell_positions_are_not_gps_fixes() -> None:
+    ud = _one(watch.decode(WATCH.report(CELL, 1).data, Session(), NOW))
+    assert (ud.valid, ud.satellites, ud.accuracy_m) == (False, 0, 1234.0)
+    assert (ud.latitude, ud.longitude) == (CELL.latitude, CELL.longitude)
+    fix = _one(gt06.decode(GT06.report(CELL, 2).data, Session(unique_id=UID), NOW))
+    assert (fix.valid, fix.satellites) == (False, 0)
+    v1 = _one(h02.decode(H02.report(CELL, 3).data, Session(), NOW))
+    assert v1.valid is False and v1.latitude == CELL.latitude
+    message = _one(mqtt.decode(mqtt_topic("org", UID), mqtt_payload(CELL)))
+    assert (message.extras["position_source"], message.satellites, message.accuracy_m) == (
+        "cell",
+        None,
+        1234.0,
+    )
+
+
+def test_vitals_and_steps_travel_where_the_protocol_has_room() -> None:
+    assert osmand_query(VITALS) == osmand_query(FIX) | {
+        "heartrate": "152",
+        "spo2": "96",
+        "temperature": "36.7",
+        "steps": "4321",
+    }
+    message = _one(mqtt.decode(mqtt_topic("org", UID), mqtt_payload(VITALS)))
+    assert (message.heart_rate_bpm, message.spo2_pct, message.temperature_c, message.steps) == (
+        152.0,
+        96.0,
+        36.7,
+        4321,
+    )
+    assert _one(watch.decode(WATCH.report(VITALS, 1).data, Session(), NOW)).steps == 4321
+
+
 # -- MQTT ----------------------------------------------------------------------------------------------
 
 
@@ -258,11 +329,17 @@ def test_mqtt_payload_decodes_to_the_report() -> None:
 
 
 def _day_of_reports() -> list[Report]:
-    rates = IncidentRates(sos_per_hour=3.0, silence_per_hour=0.0, low_battery_per_day=3.0)
-    start = datetime(2025, 6, 2, 4, 0, tzinfo=UTC)
-    bracelet = Bracelet(
-        UID, StreetGraph.load("marseille"), random.Random(5), start, BraceletConfig(rates=rates)
+    rates = IncidentRates(
+        sos_per_hour=2.0,
+        silence_per_hour=0.0,
+        low_battery_per_day=3.0,
+        fall_per_day=8.0,
+        removed_per_day=6.0,
+        vitals_per_day=3.0,
     )
+    start = datetime(2025, 6, 2, 4, 0, tzinfo=UTC)
+    config = BraceletConfig(rates=rates, cell_only_per_day=4.0)
+    bracelet = Bracelet(UID, StreetGraph.load("marseille"), random.Random(3), start, config)
     reports: list[Report] = []
     for hour in range(1, 25):
         reports += bracelet.step(start + timedelta(hours=hour))
@@ -272,8 +349,22 @@ def _day_of_reports() -> list[Report]:
 @pytest.fixture(scope="module")
 def day() -> list[Report]:
     reports = _day_of_reports()
-    assert any(r.alarm for r in reports) and any(r.battery_pct < 15 for r in reports)
+    assert {r.alarm for r in reports} == {None, "sos", "fall", "removed"}
+    assert any(r.battery_pct < 15 for r in reports)
+    assert any(r.source == "cell" for r in reports) and any(r.source == "gps" for r in reports)
+    assert any(r.heart_rate_bpm is not None for r in reports)
+    assert any(r.spo2_pct is not None and r.temperature_c is not None for r in reports)
     return reports
+
+
+ALARMS = {"sos": Alarm.SOS, "fall": Alarm.FALL, "removed": Alarm.REMOVED}
+
+
+def _alarms(report: Report, name: str) -> frozenset[Alarm]:
+    """What the protocol can say of the report's alarm: H02 has a status bit for SOS only."""
+    if report.alarm is None or (name == "h02" and report.alarm != "sos"):
+        return frozenset()
+    return frozenset({ALARMS[report.alarm]})
 
 
 def _decode_stream(name: str, frames: list[Frame], session: Session) -> list[tuple[Frame, DecodeResult]]:
@@ -310,7 +401,13 @@ def test_a_day_of_reports_round_trips(name: str, day: list[Report]) -> None:
     tolerance = {"watch": 0.0, "gt06": 0.28e-6, "h02": 1.34e-6}[name]
     for report, fix, beat in zip(day, fixes, beats, strict=True):
         assert fix.time == report.time
-        assert fix.alarms == (frozenset({Alarm.SOS}) if report.alarm else frozenset())
+        assert fix.alarms == _alarms(report, name)
+        assert fix.valid == (report.source == "gps")  # a cell-tower position is no GPS fix
+        if name == "watch":
+            assert fix.steps == report.steps
+            assert fix.accuracy_m == report.accuracy_m
+        if name in ("watch", "gt06"):
+            assert (fix.satellites == 0) == (report.source == "cell")
         assert fix.latitude is not None and fix.longitude is not None
         assert abs(fix.latitude - report.latitude) <= tolerance + 1e-12
         assert abs(fix.longitude - report.longitude) <= tolerance + 1e-12
@@ -332,7 +429,23 @@ def test_a_day_of_reports_round_trips_over_mqtt(day: list[Report]) -> None:
             report.longitude,
         )
         assert message.battery_pct == report.battery_pct
-        assert message.alarms == (frozenset({Alarm.SOS}) if report.alarm else frozenset())
+        assert message.alarms == _alarms(report, "mqtt")
+        assert message.extras["position_source"] == report.source
+        assert message.accuracy_m == report.accuracy_m
+        assert (message.heart_rate_bpm, message.spo2_pct) == (report.heart_rate_bpm, report.spo2_pct)
+        assert (message.temperature_c, message.steps) == (report.temperature_c, report.steps)
+
+
+def test_a_day_of_reports_round_trips_over_osmand(day: list[Report]) -> None:
+    for report in day:
+        request = osmand.HttpRequest("GET", urlencode(osmand_query(report)), "", b"")
+        message = _one(osmand.decode(request))
+        assert (message.unique_id, message.time) == (UID, report.time)
+        assert (message.latitude, message.longitude) == (report.latitude, report.longitude)
+        assert (message.accuracy_m, message.battery_pct) == (report.accuracy_m, report.battery_pct)
+        assert message.alarms == _alarms(report, "osmand")
+        assert (message.heart_rate_bpm, message.spo2_pct) == (report.heart_rate_bpm, report.spo2_pct)
+        assert (message.temperature_c, message.steps) == (report.temperature_c, report.steps)
 
 
 def test_ids_a_protocol_cannot_carry_are_refused() -> None:

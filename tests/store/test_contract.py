@@ -109,7 +109,7 @@ def test_sos_opens_one_alert_and_repeats_attach(store: Store) -> None:
 
 def test_events_of_non_alerting_kinds_open_no_alert(store: Store) -> None:
     org_id, _, device = _setup(store)
-    event = Event(org_id, device.wearer_id, device.id, EventKind.GEOFENCE_ENTER, T0, T0)
+    event = Event(org_id, device.wearer_id, device.id, EventKind.BACK_ONLINE, T0, T0)
     store.ingest_now(IngestBatch(events=[event], alert_kinds=OPENS_ALERT))
     assert store.alerts(Scope(org_id)) == []
     assert len(store.events(Scope(org_id))) == 1

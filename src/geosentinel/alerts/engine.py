@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geosentinel.model import EventKind
 
-# Every kind a caregiver must act on. Geofence entries are informative, not alarms.
+# Every kind a caregiver must act on (``back_online`` only closes the offline alert).
 OPENS_ALERT: frozenset[EventKind] = frozenset(
     {
         EventKind.SOS,
@@ -13,5 +13,11 @@ OPENS_ALERT: frozenset[EventKind] = frozenset(
         EventKind.LOW_BATTERY,
         EventKind.POWER_OFF,
         EventKind.GEOFENCE_EXIT,
+        EventKind.GEOFENCE_ENTER,
+        EventKind.HEART_RATE,
+        EventKind.SPO2,
+        EventKind.TEMPERATURE,
+        EventKind.INACTIVITY,
+        EventKind.OFFLINE,
     }
 )

@@ -51,6 +51,23 @@ class WearerProfile:
     offline_factor: float = 1.5
 
 
+SETTABLE = frozenset(f for f in WearerProfile.__dataclass_fields__ if f != "timezone")
+
+
+def profile_from_settings(timezone: str, settings: Mapping[str, Any]) -> WearerProfile:
+    """The organisation's defaults in its time zone, with the wearer's overrides (unknown keys refused).
+
+    Times of day are ``"HH:MM"`` strings; everything else is a number or a boolean.
+    """
+    unknown = set(settings) - SETTABLE
+    if unknown:
+        raise ValueError(f"unknown detection settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {"timezone": ZoneInfo(timezone)}
+    for key, value in settings.items():
+        values[key] = time.fromisoformat(value) if key in ("day_start", "day_end") else value
+    return WearerProfile(**values)
+
+
 class ReadingDetector(Protocol[S]):
     name: str
     state_type: type[S]

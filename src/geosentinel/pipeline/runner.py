@@ -21,10 +21,12 @@ from typing import Any, Protocol
 
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.clock import Clock
+from geosentinel.detect.base import WearerProfile, profile_from_settings
+from geosentinel.detect.fences import FenceIndex
 from geosentinel.model import Device, DeviceMessage
 from geosentinel.pipeline.directory import MISS, DeviceDirectory
 from geosentinel.pipeline.fixfilter import FixLimits
-from geosentinel.pipeline.stages import DeviceStates, process
+from geosentinel.pipeline.stages import Context, DeviceStates, process, sweep
 from geosentinel.store import Store
 from geosentinel.store.base import IngestBatch
 
@@ -85,6 +87,8 @@ class Pipeline:
         max_batch: int = 2000,
         queue_size: int = 4_000,
         max_in_flight: int = 8,
+        sweep_interval_s: float = 5.0,
+        refresh_interval_s: float = 2.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -98,11 +102,81 @@ class Pipeline:
         self._lookups: set[asyncio.Task[None]] = set()
         self._states = DeviceStates(store)
         self._tasks: list[asyncio.Task[None]] = []
+        self.context = Context()
+        self._devices: dict[str, Device] = {}  # by id: every device seen, for the sweep
+        self._sweep_interval_s = sweep_interval_s
+        self._refresh_interval_s = refresh_interval_s
+        self._fences_revision: tuple[int, int] | None = None
+
+    async def prepare(self) -> None:
+        """Load what detection needs before the first message: fences, and every known device's state
+        and profile (so a device that went silent before a restart is still swept)."""
+        await self.refresh_fences()
+        known = await asyncio.to_thread(self.store.devices_with_state)
+        self._states.preload(state for _, state in known)
+        self._devices.update((device.id, device) for device, _ in known)
+        await self._load_profiles({d.wearer_id for d, _ in known if d.wearer_id is not None})
 
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._work(q), name=f"pipeline-{i}") for i, q in enumerate(self._queues)
         ]
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="pipeline-sweep"))
+        self._tasks.append(asyncio.create_task(self._refresh_forever(), name="pipeline-refresh"))
+
+    async def refresh_fences(self) -> None:
+        """Rebuild the geofence index when fences changed in the store (API, CLI)."""
+        revision = await asyncio.to_thread(self.store.geofences_revision)
+        if revision == self._fences_revision:
+            return
+        fences = await asyncio.to_thread(self.store.all_geofences)
+        index = await asyncio.to_thread(FenceIndex, fences)
+        for fence_id, reason in index.rejected:
+            log.error("geofence %s cannot be evaluated and is ignored: %s", fence_id, reason)
+        self.context.fences = index
+        self._fences_revision = revision
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_interval_s)
+            try:
+                await self.refresh_fences()
+            except Exception:
+                log.exception("refreshing geofences failed")
+
+    async def _load_profiles(self, wearer_ids: set[str]) -> None:
+        if not wearer_ids:
+            return
+        found = await asyncio.to_thread(self.store.detection_settings, sorted(wearer_ids))
+        profiles: dict[str, WearerProfile] = {}
+        for wearer_id, (timezone, settings) in found.items():
+            try:
+                profiles[wearer_id] = profile_from_settings(timezone, settings)
+            except (ValueError, TypeError, KeyError):
+                log.exception("bad detection settings for wearer %s: using the defaults", wearer_id)
+                profiles[wearer_id] = profile_from_settings(timezone, {})
+        self.context.profiles.update(profiles)
+
+    async def sweep_now(self) -> None:
+        """Run the time-driven detectors (offline, inactivity) once and commit what they found."""
+        result = sweep(self.clock.now(), self._devices, self._states, self.context.profiles)
+        if not result.events and not result.memories:
+            return
+        self._states.apply(result.memories)
+        batch = IngestBatch((), result.events, result.states, alert_kinds=OPENS_ALERT)
+        try:
+            await self.store.ingest(batch)
+        except Exception:
+            log.exception("committing the sweep's findings failed")
+            self._states.forget(list(result.memories))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            try:
+                await self.sweep_now()
+            except Exception:
+                log.exception("sweep failed")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -221,10 +295,17 @@ class Pipeline:
 
     async def _process(self, items: list[_Item]) -> asyncio.Future[None]:
         await self._states.load([i.device.id for i in items])
-        result = process([(i.device, i.message, i.received_at) for i in items], self._states, self._limits)
+        profiles = self.context.profiles
+        unknown = {w for i in items if (w := i.device.wearer_id) is not None and not profiles.known(w)}
+        await self._load_profiles(unknown)
+        for item in items:
+            self._devices[item.device.id] = item.device
+        result = process(
+            [(i.device, i.message, i.received_at) for i in items], self._states, self._limits, self.context
+        )
         # Optimistic: the next batch of these devices builds on this state before it is committed; if the
         # commit fails, the state is dropped and reloaded from the store (see _committed).
-        self._states.apply(result.states)
+        self._states.apply(result.memories)
         batch = IngestBatch(result.readings, result.events, result.states, alert_kinds=OPENS_ALERT)
         return asyncio.ensure_future(self.store.ingest(batch))
 

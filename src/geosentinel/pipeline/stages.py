@@ -1,19 +1,32 @@
 """The ordered stages applied to each message: time → bad-fix filter → detectors → state.
 
-:func:`process` is pure given the device states it is handed; the :class:`DeviceStates` cache loads them
-from the store before and applies them after a successful commit, so memory never runs ahead of disk.
-A failing detector is logged and skipped; it never drops the reading or the other detectors' events.
+:func:`process` is pure given the device memories and the detection context it is handed; the
+:class:`DeviceStates` cache loads memories from the store before and applies them after a successful
+commit's submission, so memory never runs ahead of disk by more than the batches in flight. A failing
+detector is logged and skipped; it never drops the reading or the other detectors' events.
+
+:func:`sweep` runs the detectors that notice what did *not* happen (offline, inactivity) at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from geosentinel.detect.alarms import alarm_events
+import msgspec
+
+from geosentinel.detect.alarms import ALARMS
+from geosentinel.detect.base import WearerProfile, decode_state, encode_states
+from geosentinel.detect.battery import BATTERY
+from geosentinel.detect.fences import FenceIndex, FixQuery, Relation
+from geosentinel.detect.geofence import GEOFENCE, GeofenceState, geofence_step
+from geosentinel.detect.inactivity import INACTIVITY
+from geosentinel.detect.offline import OFFLINE
+from geosentinel.detect.vitals import VITALS
 from geosentinel.model import Device, DeviceMessage, Event, Reading
 from geosentinel.pipeline.fixfilter import FixLimits, LastFix, check_fix, check_time
 from geosentinel.pipeline.normalise import message_time
@@ -22,59 +35,211 @@ from geosentinel.store.base import DeviceState
 
 log = logging.getLogger(__name__)
 
-Detector = Callable[[Reading], list[Event]]
-DETECTORS: tuple[tuple[str, Detector], ...] = (("alarms", alarm_events),)
+# Detectors that look at each reading, in order; offline and inactivity also run on the sweep.
+READING_DETECTORS: tuple[Any, ...] = (ALARMS, BATTERY, VITALS, INACTIVITY, OFFLINE)
+TICK_DETECTORS: tuple[Any, ...] = (OFFLINE, INACTIVITY)
+STATE_TYPES: dict[str, type[msgspec.Struct]] = {d.name: d.state_type for d in (*READING_DETECTORS, GEOFENCE)}
+
+
+@dataclass(slots=True)
+class Memory:
+    """What the pipeline remembers about one device: its stored row and its detectors' states."""
+
+    state: DeviceState | None
+    detectors: dict[str, msgspec.Struct] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, state: DeviceState | None) -> Memory:
+        if state is None:
+            return cls(None)
+        try:
+            raw = msgspec.json.decode(state.detectors)
+        except msgspec.DecodeError:
+            raw = {}
+        decoded: dict[str, msgspec.Struct] = {}
+        if isinstance(raw, dict):
+            for name, state_type in STATE_TYPES.items():
+                value = decode_state(raw, name, state_type)
+                if value is not None:
+                    decoded[name] = value
+        return cls(state, decoded)
 
 
 class DeviceStates:
-    """In-memory per-device state, loaded lazily from the store and ahead of it by at most the batches
-    in flight."""
+    """In-memory per-device memories, loaded lazily from the store and ahead of it by at most the
+    batches in flight."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._states: dict[str, DeviceState | None] = {}
+        self._memories: dict[str, Memory] = {}
 
     async def load(self, device_ids: Sequence[str]) -> None:
-        missing = sorted({d for d in device_ids if d not in self._states})
+        missing = sorted({d for d in device_ids if d not in self._memories})
         if missing:  # one query for the whole batch: a cold start must not stall on a read per device
             found = await asyncio.to_thread(self._store.device_states, missing)
             for device_id in missing:
-                self._states[device_id] = found.get(device_id)
+                self._memories[device_id] = Memory.from_state(found.get(device_id))
 
-    def get(self, device_id: str) -> DeviceState | None:
-        return self._states.get(device_id)
-
-    def apply(self, states: Sequence[DeviceState]) -> None:
+    def preload(self, states: Iterable[DeviceState]) -> None:
         for state in states:
-            self._states[state.device_id] = state
+            self._memories.setdefault(state.device_id, Memory.from_state(state))
+
+    def get(self, device_id: str) -> Memory:
+        return self._memories.get(device_id) or Memory(None)
+
+    def items(self) -> list[tuple[str, Memory]]:
+        return list(self._memories.items())
+
+    def apply(self, memories: dict[str, Memory]) -> None:
+        self._memories.update(memories)
 
     def forget(self, device_ids: Sequence[str]) -> None:
-        """Drop cached states (after a failed commit) so they are reloaded from the store."""
+        """Drop cached memories (after a failed commit) so they are reloaded from the store."""
         for device_id in device_ids:
-            self._states.pop(device_id, None)
+            self._memories.pop(device_id, None)
+
+
+class Profiles:
+    """Each wearer's detection profile (organisation time zone + overrides); defaults until loaded."""
+
+    def __init__(self, profiles: dict[str, WearerProfile] | None = None) -> None:
+        self._profiles = profiles or {}
+        self.default = WearerProfile()
+
+    def get(self, wearer_id: str | None) -> WearerProfile:
+        if wearer_id is None:
+            return self.default
+        return self._profiles.get(wearer_id, self.default)
+
+    def known(self, wearer_id: str) -> bool:
+        return wearer_id in self._profiles
+
+    def update(self, profiles: dict[str, WearerProfile]) -> None:
+        self._profiles.update(profiles)
+
+
+@dataclass(slots=True)
+class Context:
+    """What detectors need besides the readings: the geofence index and wearer profiles."""
+
+    fences: FenceIndex = field(default_factory=FenceIndex.empty)
+    profiles: Profiles = field(default_factory=Profiles)
 
 
 @dataclass(frozen=True, slots=True)
 class StageResult:
     readings: list[Reading]
     events: list[Event]
-    states: list[DeviceState]
+    memories: dict[str, Memory]
+
+    @property
+    def states(self) -> list[DeviceState]:
+        return [m.state for m in self.memories.values() if m.state is not None]
 
 
 def process(
-    items: Sequence[tuple[Device, DeviceMessage, datetime]], states: DeviceStates, limits: FixLimits
+    items: Sequence[tuple[Device, DeviceMessage, datetime]],
+    states: DeviceStates,
+    limits: FixLimits,
+    context: Context | None = None,
 ) -> StageResult:
     """Run the stages over messages in arrival order (per device order is preserved)."""
+    context = context or Context()
+    updated: dict[str, Memory] = {}
     readings: list[Reading] = []
-    events: list[Event] = []
-    updated: dict[str, DeviceState] = {}
     for device, message, received_at in items:
-        state = updated.get(device.id) or states.get(device.id)
-        reading = _check(device, message, received_at, state, limits)
+        memory = updated.get(device.id) or states.get(device.id)
+        reading = _check(device, message, received_at, memory.state, limits)
         readings.append(reading)
-        events.extend(_detect(reading))
-        updated[device.id] = _next_state(state, reading)
-    return StageResult(readings, events, list(updated.values()))
+        updated[device.id] = Memory(_next_state(memory.state, reading), memory.detectors)
+    relations = _relations(readings, context.fences)
+    events: list[Event] = []
+    working: dict[str, dict[str, msgspec.Struct]] = {}
+    for reading, fence_relations in zip(readings, relations, strict=True):
+        device = reading.device
+        detectors = working.setdefault(device.id, dict(states.get(device.id).detectors))
+        events.extend(_detect(reading, detectors, fence_relations, context.profiles.get(device.wearer_id)))
+    for device_id, detectors in working.items():
+        memory = updated[device_id]
+        assert memory.state is not None
+        state = memory.state
+        updated[device_id] = Memory(_with_detectors(state, detectors), detectors)
+    return StageResult(readings, events, updated)
+
+
+def sweep(now: datetime, devices: dict[str, Device], states: DeviceStates, profiles: Profiles) -> StageResult:
+    """Run the time-driven detectors over every known device at ``now``."""
+    events: list[Event] = []
+    updated: dict[str, Memory] = {}
+    for device_id, memory in states.items():
+        device = devices.get(device_id)
+        if device is None or memory.state is None:
+            continue
+        detectors = dict(memory.detectors)
+        changed = False
+        for detector in TICK_DETECTORS:
+            before = detectors.get(detector.name)
+            try:
+                after, found = detector.on_tick(before, now, device, profiles.get(device.wearer_id))
+            except Exception:
+                log.exception("detector %s failed on the sweep of device %s", detector.name, device.unique_id)
+                continue
+            if after is not None and after != before:
+                detectors[detector.name] = after
+                changed = True
+            events.extend(found)
+        if changed:
+            updated[device_id] = Memory(_with_detectors(memory.state, detectors), detectors)
+    return StageResult([], events, updated)
+
+
+def _relations(readings: Sequence[Reading], fences: FenceIndex) -> list[Sequence[Relation]]:
+    """Signed distances to the fences near each good fix, computed for the whole batch at once."""
+    found: list[Sequence[Relation]] = [() for _ in readings]
+    if not len(fences):
+        return found
+    positions: list[int] = []
+    queries: list[FixQuery] = []
+    for i, reading in enumerate(readings):
+        m, device = reading.message, reading.device
+        if reading.position_ok and device.wearer_id is not None:
+            assert m.latitude is not None and m.longitude is not None  # position_ok says so
+            positions.append(i)
+            queries.append(FixQuery(device.org_id, device.wearer_id, m.latitude, m.longitude))
+    for i, relations in zip(positions, fences.relations(queries), strict=True):
+        found[i] = relations
+    return found
+
+
+def _detect(
+    reading: Reading,
+    detectors: dict[str, msgspec.Struct],
+    relations: Sequence[Relation],
+    profile: WearerProfile,
+) -> list[Event]:
+    events: list[Event] = []
+    now = reading.received_at
+    for detector in READING_DETECTORS:
+        try:
+            detectors[detector.name], found = detector.on_reading(
+                detectors.get(detector.name), reading, now, profile
+            )
+        except Exception:
+            log.exception(
+                "detector %s failed on a reading of device %s", detector.name, reading.device.unique_id
+            )
+            continue
+        events.extend(found)
+    if reading.position_ok:
+        try:
+            previous = detectors.get(GEOFENCE.name)
+            assert previous is None or isinstance(previous, GeofenceState)
+            state, found = geofence_step(previous, reading, relations, now, profile)
+            detectors[GEOFENCE.name] = state
+            events.extend(found)
+        except Exception:
+            log.exception("geofence detector failed on a reading of device %s", reading.device.unique_id)
+    return events
 
 
 def _check(
@@ -96,14 +261,11 @@ def _check(
     return Reading(device, message, time, received_at, None if rejected is None else rejected.value)
 
 
-def _detect(reading: Reading) -> list[Event]:
-    events: list[Event] = []
-    for name, detector in DETECTORS:
-        try:
-            events.extend(detector(reading))
-        except Exception:
-            log.exception("detector %s failed on a reading of device %s", name, reading.device.unique_id)
-    return events
+def _with_detectors(state: DeviceState, detectors: dict[str, msgspec.Struct]) -> DeviceState:
+    return DeviceState(
+        state.device_id, state.last_seen, state.fix_time, state.fix_latitude, state.fix_longitude,
+        state.battery_pct, encode_states(detectors),
+    )  # fmt: skip
 
 
 def _next_state(state: DeviceState | None, reading: Reading) -> DeviceState:

@@ -20,6 +20,25 @@ gt06      0x12 GPS+LBS (0x16 + alarm byte 1 for SOS)  0x13 heartbeat and 0x16 (w
 h02       ``V1`` (status ``FFFFFBFD`` for SOS)         ``HTBT`` heartbeat only (whole %)
 mqtt      JSON v1 on ``geosentinel/<org>/<id>/up``    every report (0.1 %)
 ========  ==========================================  ==================================================
+
+Alarms, vitals, steps and cell-tower (``source="cell"``) positions:
+
+========  ==========================  ==========================  ========================================
+protocol  alarms                      vitals and steps            cell-tower position
+========  ==========================  ==========================  ========================================
+osmand    ``alarm=sos|fall|removed``  ``heartrate``, ``spo2``,    a plain fix: its large ``accuracy`` says
+                                      ``temperature``, ``steps``  what it is
+watch     status bits 16, 21, 20      steps (in ``UD_LTE``)       ``V`` (no GPS fix), 0 satellites, with
+                                                                  its ``accuracy``
+gt06      alarm byte 0x01, 0x23,      none                        "positioned" flag cleared, 0 satellites
+          0x18
+h02       SOS only                    none                        ``V`` (no GPS fix)
+mqtt      ``alarms``                  all four fields             ``"source": "cell"``
+========  ==========================  ==========================  ========================================
+
+The watch's vitals frames (``PULSE``, ``OXYGEN``, ``TEMP``) carry no time, so the service stamps them with
+their arrival: wrong for a fleet replaying the past faster than real time. They are not sent; nor is a
+fall or removal over H02, whose status word has no bit for either (the report goes out without it).
 """
 
 from __future__ import annotations
@@ -45,6 +64,8 @@ from geosentinel.sim.bracelet import Report
 
 KMH_PER_KNOT = 1.852
 SOS = "sos"
+FALL = "fall"
+REMOVED = "removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +123,23 @@ def _utc(t: datetime) -> datetime:
     return t.astimezone(UTC)
 
 
-def _satellites(accuracy_m: float) -> int:
-    """A plausible satellite count for the fix quality (the model has none): outdoors 9, indoors 5."""
-    return 9 if accuracy_m <= 10.0 else 5
+def _satellites(report: Report) -> int:
+    """A plausible satellite count for the fix quality (the model has none): outdoors 9, indoors 5, and
+    none for a cell-tower position."""
+    if report.source == "cell":
+        return 0
+    return 9 if report.accuracy_m <= 10.0 else 5
+
+
+def _is_gps(report: Report) -> bool:
+    return report.source != "cell"
 
 
 # -- watch (3G / SG / CS / ZJ text protocol) ------------------------------------------------------------
 
 WATCH_VENDOR = "3G"
 WATCH_SOS_STATUS = 0x0001_0000  # terminal status bit 16
+WATCH_ALARM_STATUS = {SOS: WATCH_SOS_STATUS, FALL: 0x0020_0000, REMOVED: 0x0010_0000}  # bits 16, 21, 20
 _WATCH_RSSI = 80  # GSM signal, 0-100
 
 
@@ -126,19 +155,21 @@ def watch_link(unique_id: str, battery_pct: float) -> bytes:
 
 
 def watch_location(report: Report) -> bytes:
-    """``UD_LTE`` for a fix, ``AL_LTE`` with the SOS status bit for an SOS.
+    """``UD_LTE`` for a fix, ``AL_LTE`` with the alarm's status bit for an SOS, a fall or a removal.
 
-    Fields: date, time (UTC), A, lat, N/S, lon, E/W, speed km/h, course, altitude, satellites, GSM signal,
-    battery %, steps, rolls, status word, then no cell (0), no Wi-Fi (0) and the accuracy in metres.
+    Fields: date, time (UTC), A (V for a cell-tower position), lat, N/S, lon, E/W, speed km/h, course,
+    altitude, satellites, GSM signal, battery %, steps, rolls, status word, then no cell (0), no Wi-Fi (0)
+    and the accuracy in metres.
     """
     t = _utc(report.time)
-    kind, status = ("AL_LTE", WATCH_SOS_STATUS) if report.alarm == SOS else ("UD_LTE", 0)
+    status = WATCH_ALARM_STATUS.get(report.alarm or "", 0)
+    kind = "AL_LTE" if status else "UD_LTE"
     content = ",".join(
         (
             kind,
             f"{t:%d%m%y}",
             f"{t:%H%M%S}",
-            "A",
+            "A" if _is_gps(report) else "V",
             f"{abs(report.latitude):.6f}",
             "N" if report.latitude >= 0 else "S",
             f"{abs(report.longitude):.6f}",
@@ -146,10 +177,10 @@ def watch_location(report: Report) -> bytes:
             f"{report.speed_knots * KMH_PER_KNOT:.2f}",
             f"{course(report.bearing_deg):.1f}",
             f"{report.altitude_m:.1f}",
-            str(_satellites(report.accuracy_m)),
+            str(_satellites(report)),
             str(_WATCH_RSSI),
             str(whole_percent(report.battery_pct)),
-            "0",
+            str(report.steps or 0),
             "0",
             f"{status:08X}",
             "0",
@@ -187,7 +218,7 @@ class WatchSpeaker:
         return Frame(watch_link(unique_id, battery_pct), "LK")
 
     def report(self, report: Report, serial: int) -> Frame:
-        return Frame(watch_location(report), "AL" if report.alarm == SOS else None)
+        return Frame(watch_location(report), "AL" if report.alarm in WATCH_ALARM_STATUS else None)
 
     def reply_key(self, unique_id: str, reply: bytes) -> str | None:
         return _watch_reply_key(unique_id, reply)
@@ -200,10 +231,13 @@ GT06_GPS_LBS = 0x12
 GT06_STATUS = 0x13
 GT06_ALARM = 0x16
 GT06_SOS_CODE = 0x01
+GT06_ALARM_CODES = {SOS: GT06_SOS_CODE, FALL: 0x23, REMOVED: 0x18}
 _GT06_GPS = struct.Struct(">BBBBBBBIIBH")  # YY MM DD hh mm ss, info, lat, lon, speed km/h, course+flags
 _GT06_LBS = struct.Struct(">HBHBH")  # MCC, MNC, LAC, cell id (3 bytes)
 _GT06_INFO = 0x40  # terminal information: GPS tracking on, not charging, no alarm
 _GT06_INFO_SOS = 0x40 | 0x04 << 3  # ... with "SOS" in bits 3-5
+# The terminal information of an alarm packet: bits 3-5 have SOS and removal, not a fall (byte only).
+_GT06_ALARM_INFO = {SOS: _GT06_INFO_SOS, FALL: _GT06_INFO, REMOVED: 0x40 | 0x07 << 3}
 _GT06_GSM = 4  # signal strength 0-4
 _GT06_LANGUAGE = 0x02  # English
 
@@ -230,13 +264,15 @@ def _gt06_gps(report: Report) -> bytes:
     t = _utc(report.time)
     lat_raw = round(abs(report.latitude) * 1_800_000)
     lon_raw = round(abs(report.longitude) * 1_800_000)
-    flags = 0x1000 | int(course(report.bearing_deg, 0))  # positioned, course in whole degrees
+    flags = int(course(report.bearing_deg, 0))  # course in whole degrees
+    if _is_gps(report):
+        flags |= 0x1000  # positioned (a cell-tower position is not a GPS fix)
     if report.latitude >= 0:
         flags |= 0x0400  # north
     if report.longitude < 0:
         flags |= 0x0800  # west
     speed = min(255, round(report.speed_knots * KMH_PER_KNOT))
-    info = 0xC0 | _satellites(report.accuracy_m)  # GPS block length 12, satellites
+    info = 0xC0 | _satellites(report)  # GPS block length 12, satellites
     return _GT06_GPS.pack(
         t.year - 2000, t.month, t.day, t.hour, t.minute, t.second, info, lat_raw, lon_raw, speed, flags
     )
@@ -253,12 +289,14 @@ def gt06_status(battery_pct: float, serial: int) -> bytes:
 
 
 def gt06_location(report: Report, serial: int) -> bytes:
-    """0x12 GPS + LBS for a fix; 0x16 GPS + LBS + status with alarm byte 0x01 for an SOS."""
-    if report.alarm != SOS:
+    """0x12 GPS + LBS for a fix; 0x16 GPS + LBS + status with the alarm byte (0x01 SOS, 0x23 fall,
+    0x18 removal) for an alarm."""
+    alarm = report.alarm or ""
+    code = GT06_ALARM_CODES.get(alarm)
+    if code is None:
         return gt06_packet(GT06_GPS_LBS, _gt06_gps(report) + _GT06_NO_CELL, serial)
-    status = bytes(
-        (_GT06_INFO_SOS, gt06_battery(report.battery_pct), _GT06_GSM, GT06_SOS_CODE, _GT06_LANGUAGE)
-    )
+    info = _GT06_ALARM_INFO[alarm]
+    status = bytes((info, gt06_battery(report.battery_pct), _GT06_GSM, code, _GT06_LANGUAGE))
     lbs = bytes((1 + len(_GT06_NO_CELL),)) + _GT06_NO_CELL  # the length byte counts itself
     return gt06_packet(GT06_ALARM, _gt06_gps(report) + lbs + status, serial)
 
@@ -287,7 +325,7 @@ class Gt06Speaker:
         return Frame(gt06_status(battery_pct, serial), gt06_ack_key(GT06_STATUS, serial))
 
     def report(self, report: Report, serial: int) -> Frame:
-        ptype = GT06_ALARM if report.alarm == SOS else GT06_GPS_LBS
+        ptype = GT06_ALARM if report.alarm in GT06_ALARM_CODES else GT06_GPS_LBS
         return Frame(gt06_location(report, serial), gt06_ack_key(ptype, serial))
 
     def reply_key(self, unique_id: str, reply: bytes) -> str | None:
@@ -311,14 +349,15 @@ def degrees_minutes(value: float, degree_digits: int) -> str:
 
 
 def h02_location(report: Report) -> bytes:
-    """``*HQ,<id>,V1,HHMMSS,A,DDMM.MMMM,N,DDDMM.MMMM,E,knots,course,DDMMYY,status#`` (time in UTC)."""
+    """``*HQ,<id>,V1,HHMMSS,A,DDMM.MMMM,N,DDDMM.MMMM,E,knots,course,DDMMYY,status#`` (time in UTC; V
+    instead of A for a cell-tower position). Only an SOS has a status bit: a fall or removal is lost."""
     t = _utc(report.time)
     fields = (
         "*HQ",
         report.unique_id,
         "V1",
         f"{t:%H%M%S}",
-        "A",
+        "A" if _is_gps(report) else "V",
         degrees_minutes(report.latitude, 2),
         "N" if report.latitude >= 0 else "S",
         degrees_minutes(report.longitude, 3),
@@ -388,7 +427,15 @@ def osmand_query(report: Report) -> dict[str, str]:
         "batt": f"{report.battery_pct:.1f}",
     }
     if report.alarm:
-        params["alarm"] = report.alarm
+        params["alarm"] = report.alarm  # sos, fall and removed are all names the decoder knows
+    if report.heart_rate_bpm is not None:
+        params["heartrate"] = f"{report.heart_rate_bpm:g}"
+    if report.spo2_pct is not None:
+        params["spo2"] = f"{report.spo2_pct:g}"
+    if report.temperature_c is not None:
+        params["temperature"] = f"{report.temperature_c:g}"
+    if report.steps is not None:
+        params["steps"] = str(report.steps)
     return params
 
 
@@ -401,21 +448,30 @@ def mqtt_topic(org_id: str, unique_id: str) -> str:
 
 
 def mqtt_payload(report: Report) -> bytes:
-    """The JSON v1 up payload: time, position, battery and, for an SOS, ``"alarms": ["sos"]``."""
+    """The JSON v1 up payload: time, position (``"source": "cell"`` for a cell-tower one), battery, the
+    vitals and steps measured, and for an alarm ``"alarms": ["sos"]`` (or fall, removed)."""
+    position: dict[str, Any] = {
+        "lat": report.latitude,
+        "lon": report.longitude,
+        "accuracy_m": report.accuracy_m,
+        "altitude_m": report.altitude_m,
+        "speed_kmh": round(report.speed_knots * KMH_PER_KNOT, 2),
+        "course_deg": course(report.bearing_deg),
+    }
+    if _is_gps(report):
+        position["satellites"] = _satellites(report)
+    else:
+        position["source"] = "cell"
     body: dict[str, Any] = {
         "v": 1,
         "time": _utc(report.time).isoformat().replace("+00:00", "Z"),
-        "position": {
-            "lat": report.latitude,
-            "lon": report.longitude,
-            "accuracy_m": report.accuracy_m,
-            "altitude_m": report.altitude_m,
-            "speed_kmh": round(report.speed_knots * KMH_PER_KNOT, 2),
-            "course_deg": course(report.bearing_deg),
-            "satellites": _satellites(report.accuracy_m),
-        },
+        "position": position,
         "battery_pct": report.battery_pct,
     }
+    for key in ("steps", "heart_rate_bpm", "spo2_pct", "temperature_c"):
+        value = getattr(report, key)
+        if value is not None:
+            body[key] = value
     if report.alarm:
         body["alarms"] = [report.alarm]
     return orjson.dumps(body)

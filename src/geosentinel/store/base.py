@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from geosentinel.detect.fences import Fence, FenceKind, Schedule
 from geosentinel.model import (
     Alert,
     AlertStatus,
@@ -124,6 +125,7 @@ class Store(Protocol):
         protocol: str,
         model: str | None = None,
         timezone: str | None = None,
+        expected_interval_s: float | None = None,
     ) -> Device: ...
     def device_by_unique_id(self, unique_id: str) -> Device | None: ...
     def devices_by_unique_ids(self, unique_ids: Sequence[str]) -> dict[str, Device]:
@@ -135,6 +137,33 @@ class Store(Protocol):
     def device_state(self, device_id: str) -> DeviceState | None: ...
     def device_states(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
         """The stored states of these devices (devices never seen are absent)."""
+
+    def devices_with_state(self) -> list[tuple[Device, DeviceState]]:
+        """Every device the pipeline has seen, with its state (for the sweep of time-driven detectors)."""
+        ...
+
+    # Detection settings and geofences ---------------------------------------------------------
+    def set_wearer_settings(self, scope: Scope, wearer_id: str, settings: dict[str, Any]) -> bool: ...
+    def detection_settings(self, wearer_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Per wearer: the organisation's time zone and the wearer's threshold overrides."""
+        ...
+
+    def create_geofence(
+        self,
+        org_id: str,
+        wearer_id: str | None,
+        name: str,
+        kind: FenceKind,
+        geometry: dict[str, Any],
+        radius_m: float | None = None,
+        width_m: float | None = None,
+        schedule: Schedule | None = None,
+    ) -> Fence: ...
+    def geofences(self, scope: Scope, wearer_id: str | None = None) -> list[Fence]: ...
+    def geofence(self, scope: Scope, fence_id: str) -> Fence | None: ...
+    def delete_geofence(self, scope: Scope, fence_id: str) -> bool: ...
+    def all_geofences(self) -> list[Fence]: ...
+    def geofences_revision(self) -> tuple[int, int]: ...
 
     # Queries -------------------------------------------------------------------------------------
     def alerts(

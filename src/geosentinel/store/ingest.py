@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import orjson
 import sqlalchemy as sa
 
-from geosentinel.model import AlertStatus, Event, Reading
+from geosentinel.model import AlertStatus, Event, EventKind, Reading
 from geosentinel.store.base import DeviceState, IngestBatch
 from geosentinel.store.schema import ACTIVE_ALERT, to_us
 
@@ -98,6 +98,19 @@ class IngestSql:
             " THEN excluded.last_event_at_us ELSE alerts.last_event_at_us END"
             " RETURNING id"
         )
+        # A device repeating an alarm within its window: attach to the wearer's latest alert of that kind
+        # (active first), even one just resolved; never open a new one for the same press.
+        self.repeat = (
+            f"UPDATE alerts SET event_count = event_count + 1, last_event_at_us = CASE WHEN {p} >"  # noqa: S608
+            f" last_event_at_us THEN {p} ELSE last_event_at_us END WHERE id = (SELECT id FROM alerts"
+            f" WHERE wearer_id = {p} AND kind = {p} ORDER BY CASE WHEN {ACTIVE_ALERT} THEN 0 ELSE 1 END,"
+            " opened_at_us DESC LIMIT 1) RETURNING id"
+        )
+        # Back online closes the device's open offline alert (nobody needs to go and look any more).
+        self.close_offline = (
+            f"UPDATE alerts SET status = 'resolved', resolved_at_us = {p}, outcome = 'back_online'"  # noqa: S608
+            f" WHERE wearer_id = {p} AND kind = 'offline' AND {ACTIVE_ALERT} RETURNING id"
+        )
 
     def write(self, connection: sa.Connection, batch: IngestBatch) -> None:
         if batch.readings:
@@ -112,7 +125,14 @@ class IngestSql:
     def _write_event(self, connection: sa.Connection, event: Event, batch: IngestBatch) -> None:
         alert_id = None
         time_us = to_us(event.time)
-        if event.kind in batch.alert_kinds and event.wearer_id is not None:
+        if event.wearer_id is not None and event.kind is EventKind.BACK_ONLINE:
+            closed = connection.exec_driver_sql(self.close_offline, (time_us, event.wearer_id)).first()
+            alert_id = None if closed is None else closed[0]
+        elif event.wearer_id is not None and event.kind in batch.alert_kinds and event.details.get("repeat"):
+            params_repeat = (time_us, time_us, event.wearer_id, event.kind.value)
+            found = connection.exec_driver_sql(self.repeat, params_repeat).first()
+            alert_id = None if found is None else found[0]
+        if alert_id is None and event.kind in batch.alert_kinds and event.wearer_id is not None:
             params = (
                 str(uuid.uuid4()), event.org_id, event.wearer_id, event.kind.value, AlertStatus.OPEN.value,
                 time_us, time_us, event.latitude, event.longitude,

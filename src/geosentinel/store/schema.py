@@ -71,6 +71,8 @@ wearers = sa.Table(
     sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    # JSON overrides of the detection thresholds (see detect.base.WearerProfile); NULL: the defaults.
+    sa.Column("settings", sa.Text, nullable=True),
 )
 
 # Family members see only the wearers linked to them.
@@ -92,6 +94,25 @@ devices = sa.Table(
     sa.Column("model", sa.String(64), nullable=True),
     sa.Column("timezone", sa.String(64), nullable=True),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    # How often the device reports when all is well; NULL: learned from its own rhythm (offline detection).
+    sa.Column("expected_interval_s", sa.Float, nullable=True),
+)
+
+# Safe zones (alert on exit) and danger zones (alert on entry), per wearer or for a whole organisation.
+geofences = sa.Table(
+    "geofences",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("wearer_id", sa.String(36), sa.ForeignKey("wearers.id"), nullable=True, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("geometry", sa.Text, nullable=False),  # GeoJSON geometry, WGS-84
+    sa.Column("radius_m", sa.Float, nullable=True),  # circles: a Point and its radius
+    sa.Column("width_m", sa.Float, nullable=True),  # corridors: a LineString and its full width
+    sa.Column("schedule", sa.Text, nullable=True),  # JSON; NULL: always active
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
 )
 
 # Per-device pipeline state (last accepted fix for the bad-fix filter, detector state as JSON).

@@ -6,11 +6,13 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import msgspec
 import orjson
 import sqlalchemy as sa
 
+from geosentinel.detect.fences import Fence, FenceKind, Schedule
 from geosentinel.model import (
     Alert,
     AlertStatus,
@@ -171,8 +173,11 @@ class SqlStore:
         protocol: str,
         model: str | None = None,
         timezone: str | None = None,
+        expected_interval_s: float | None = None,
     ) -> Device:
-        device = Device(_new_id(), org_id, wearer_id, unique_id, protocol, model, timezone)
+        device = Device(
+            _new_id(), org_id, wearer_id, unique_id, protocol, model, timezone, expected_interval_s
+        )
         values: dict[str, Any] = {
             "id": device.id,
             "org_id": org_id,
@@ -180,6 +185,7 @@ class SqlStore:
             "unique_id": unique_id,
         }
         values |= {"protocol": protocol, "model": model, "timezone": timezone, "created_us": _now_us()}
+        values["expected_interval_s"] = expected_interval_s
         self._write(lambda c: c.execute(schema.devices.insert().values(**values)))
         return device
 
@@ -217,12 +223,85 @@ class SqlStore:
         for start in range(0, len(device_ids), 500):  # bounded IN lists
             chunk = list(device_ids[start : start + 500])
             for row in self._read(sa.select(s).where(s.c.device_id.in_(chunk))):
-                fix_time = None if row.fix_time_us is None else from_us(row.fix_time_us)
-                found[row.device_id] = DeviceState(
-                    row.device_id, from_us(row.last_seen_us), fix_time, row.fix_latitude, row.fix_longitude,
-                    row.battery_pct, row.detectors,
-                )  # fmt: skip
+                found[row.device_id] = _state(row)
         return found
+
+    def devices_with_state(self) -> list[tuple[Device, DeviceState]]:
+        d, s = schema.devices, schema.device_state
+        rows = self._read(sa.select(d, s).join(s, s.c.device_id == d.c.id))
+        return [(dev, _state(r)) for r in rows if (dev := _device(r)) is not None]
+
+    # Detection settings --------------------------------------------------------------------------
+    def set_wearer_settings(self, scope: Scope, wearer_id: str, settings: dict[str, Any]) -> bool:
+        w = schema.wearers
+        query = w.update().where(w.c.id == wearer_id, w.c.org_id == scope.org_id)
+        if not scope.allows(wearer_id):
+            return False
+        raw = orjson.dumps(settings).decode() if settings else None
+        return bool(self._write(lambda c: c.execute(query.values(settings=raw)).rowcount))
+
+    def detection_settings(self, wearer_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Per wearer: the organisation's time zone and the wearer's threshold overrides."""
+        w, o = schema.wearers, schema.organisations
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for start in range(0, len(wearer_ids), 500):
+            chunk = list(wearer_ids[start : start + 500])
+            query = sa.select(w.c.id, w.c.settings, o.c.timezone).join(o, o.c.id == w.c.org_id)
+            for row in self._read(query.where(w.c.id.in_(chunk))):
+                found[row.id] = (row.timezone, orjson.loads(row.settings) if row.settings else {})
+        return found
+
+    # Geofences -----------------------------------------------------------------------------------
+    def create_geofence(
+        self,
+        org_id: str,
+        wearer_id: str | None,
+        name: str,
+        kind: FenceKind,
+        geometry: dict[str, Any],
+        radius_m: float | None = None,
+        width_m: float | None = None,
+        schedule: Schedule | None = None,
+    ) -> Fence:
+        fence = Fence(_new_id(), org_id, wearer_id, name, kind, geometry, radius_m, width_m, schedule)
+        now = _now_us()
+        values: dict[str, Any] = {"id": fence.id, "org_id": org_id, "wearer_id": wearer_id, "name": name}
+        values |= {"kind": kind, "geometry": orjson.dumps(geometry).decode(), "radius_m": radius_m}
+        values |= {"width_m": width_m, "created_us": now, "updated_us": now}
+        values["schedule"] = None if schedule is None else msgspec.json.encode(schedule).decode()
+        self._write(lambda c: c.execute(schema.geofences.insert().values(**values)))
+        return fence
+
+    def geofences(self, scope: Scope, wearer_id: str | None = None) -> list[Fence]:
+        g = schema.geofences
+        query = _scoped(sa.select(g), g, scope)
+        if wearer_id is not None:
+            query = query.where(sa.or_(g.c.wearer_id == wearer_id, g.c.wearer_id.is_(None)))
+        return [_fence(r) for r in self._read(query.order_by(g.c.name, g.c.id))]
+
+    def geofence(self, scope: Scope, fence_id: str) -> Fence | None:
+        g = schema.geofences
+        row = self._read_one(_scoped(sa.select(g), g, scope).where(g.c.id == fence_id))
+        return None if row is None else _fence(row)
+
+    def delete_geofence(self, scope: Scope, fence_id: str) -> bool:
+        fence = self.geofence(scope, fence_id)
+        if fence is None:
+            return False
+        g = schema.geofences
+        self._write(lambda c: c.execute(g.delete().where(g.c.id == fence_id, g.c.org_id == scope.org_id)))
+        return True
+
+    def all_geofences(self) -> list[Fence]:
+        """Every fence of every organisation (for the pipeline's index; not for callers' eyes)."""
+        return [_fence(r) for r in self._read(sa.select(schema.geofences))]
+
+    def geofences_revision(self) -> tuple[int, int]:
+        """Changes whenever a fence is added, changed or removed (count, newest update)."""
+        g = schema.geofences
+        row = self._read_one(sa.select(sa.func.count(), sa.func.max(g.c.updated_us)))
+        count, newest = (0, 0) if row is None else cast(tuple[int | None, int | None], tuple(row))
+        return int(count or 0), int(newest or 0)
 
     # Queries -------------------------------------------------------------------------------------
     def alerts(
@@ -327,7 +406,26 @@ def _user(row: sa.Row[tuple[object, ...]]) -> User:
 def _device(row: sa.Row[tuple[object, ...]] | None) -> Device | None:
     if row is None:
         return None
-    return Device(row.id, row.org_id, row.wearer_id, row.unique_id, row.protocol, row.model, row.timezone)
+    return Device(
+        row.id, row.org_id, row.wearer_id, row.unique_id, row.protocol, row.model, row.timezone,
+        row.expected_interval_s,
+    )  # fmt: skip
+
+
+def _state(row: sa.Row[tuple[object, ...]]) -> DeviceState:
+    fix_time = None if row.fix_time_us is None else from_us(row.fix_time_us)
+    return DeviceState(
+        row.device_id, from_us(row.last_seen_us), fix_time, row.fix_latitude, row.fix_longitude,
+        row.battery_pct, row.detectors,
+    )  # fmt: skip
+
+
+def _fence(row: sa.Row[tuple[object, ...]]) -> Fence:
+    schedule = None if row.schedule is None else msgspec.json.decode(row.schedule, type=Schedule)
+    return Fence(
+        row.id, row.org_id, row.wearer_id, row.name, row.kind, orjson.loads(row.geometry), row.radius_m,
+        row.width_m, schedule,
+    )  # fmt: skip
 
 
 def _alert(row: sa.Row[tuple[object, ...]]) -> Alert:

@@ -1,0 +1,824 @@
+"""Geofences: where a wearer must stay (safe zones) or must not go (danger zones), and an index over them.
+
+Pure: no I/O, no clock. Geometry is GeoJSON in WGS84 (longitude, latitude); distances are in metres.
+
+**Metric plane.** Each fence gets its own local equirectangular projection, centred on the middle of its
+bounding box (the centre for a circle): ``x = Δlon·cos(lat0)·R``, ``y = Δlat·R``. Over the few kilometres
+a fence spans this is within a fraction of a percent of the geodesic, and it is affine, so shapely's
+planar algorithms (distance, containment, validity) give metric answers. Circles stay analytic (distance
+to the centre minus the radius) and corridors are the distance to their centre line minus half their
+width, so neither is approximated by a polygonal buffer.
+
+**Signed distance** to a fence's boundary: > 0 outside, < 0 inside. For a polygon with holes, a point in a
+hole is outside (positive distance to the hole's ring).
+
+**Index.** :class:`FenceIndex` answers, for a whole batch of fixes at once, "which fences matter to this
+fix and how far is it from each": every *safe* fence of the fix's wearer (and of their organisation),
+however far (being 30 km from home is worth knowing), plus every *danger* fence of the wearer or
+organisation within ``near_m`` of the fix (a danger zone farther away is clearly not entered). Danger
+fences sit in one shapely STRtree over their WGS84 bounding boxes grown by ``near_m``. So that a fix
+only ever meets the fences that apply to it (and the cost per fix stays ~log(fences) however many other
+organisations share the city), every scope (an organisation's org-wide fences, or one wearer's own
+fences) lives in its own "lane": its boxes are translated by a per-scope offset of hundreds of degrees,
+far beyond any real coordinate, and a fix is looked up at its position translated by its wearer's lane
+and by its organisation's lane. The offsets stay below 10⁶ degrees, so doubles still place boxes to well
+under a millimetre.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from itertools import pairwise, repeat
+from operator import attrgetter
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import shapely  # type: ignore[import-untyped]  # shapely ships no type information
+
+from geosentinel.model import DeviceMessage
+
+FenceKind = Literal["safe", "danger"]
+Source = Literal["gps", "wifi", "cell"]
+
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+EARTH_RADIUS_M: Final = 6_371_008.8  # mean Earth radius (IUGG), as the bad-fix filter's haversine
+METRES_PER_DEGREE: Final = EARTH_RADIUS_M * math.pi / 180  # along a meridian
+
+# Limits on what a fence may be (checked by validate_fence_geometry, i.e. by the API and the CLI).
+MAX_VERTICES: Final = 10_000
+MAX_RADIUS_M: Final = 100_000.0  # as the API allows
+MAX_WIDTH_M: Final = 10_000.0
+# A fence larger than this is not a place but a region, and the local projection would drift past 1 %.
+MAX_SIZE_M: Final = 200_000.0
+# Near the poles cos(latitude) vanishes and the local projection degenerates; nobody is cared for there.
+MAX_LATITUDE: Final = 85.0
+
+
+# -- schedules --------------------------------------------------------------------------------------------
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+@cache  # at most 1,440 distinct values; schedules are checked on every violating fix
+def _minute_of_day(hhmm: str) -> int:
+    match = _HHMM.fullmatch(hhmm)
+    if match is None:
+        raise ValueError(f"time {hhmm!r} is not HH:MM between 00:00 and 23:59")
+    return int(match[1]) * 60 + int(match[2])
+
+
+class Window(msgspec.Struct, frozen=True):
+    """Local wall-clock times on some weekdays (0 = Monday … 6 = Sunday) when a fence is watched.
+
+    A window whose end is not after its start runs past midnight (21:00–07:00: "at night"); the hours
+    after midnight belong to the day the window started on, so ``days=(4,)`` 21:00–07:00 is Friday night
+    until Saturday 07:00. ``start == end`` is a full 24 hours from ``start``.
+    """
+
+    days: tuple[int, ...]
+    start: str
+    end: str
+
+    def __post_init__(self) -> None:
+        if not self.days:
+            raise ValueError("a schedule window needs at least one day")
+        for day in self.days:
+            if isinstance(day, bool) or not 0 <= day <= 6:
+                raise ValueError(f"day {day!r} is not 0 (Monday) … 6 (Sunday)")
+        _minute_of_day(self.start)
+        _minute_of_day(self.end)
+
+    def covers(self, weekday: int, minute: int) -> bool:
+        """Whether the local time ``minute`` (0…1439) of ``weekday`` falls in this window."""
+        start, end = _minute_of_day(self.start), _minute_of_day(self.end)
+        if start < end:
+            return weekday in self.days and start <= minute < end
+        started_today = weekday in self.days and minute >= start
+        started_yesterday = (weekday - 1) % 7 in self.days and minute < end
+        return started_today or started_yesterday
+
+
+class Schedule(msgspec.Struct, frozen=True):
+    """When a fence is watched, in the organisation's local wall-clock time.
+
+    Wall-clock semantics across daylight-saving changes, as a caregiver reads a schedule: on the
+    spring-forward night the skipped hour never happens (a 02:00–03:00 window is not active at all, a
+    21:00–07:00 window lasts 9 real hours); on the fall-back night the repeated hour happens twice (a
+    02:00–03:00 window is active for two real hours).
+    """
+
+    windows: tuple[Window, ...]
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            raise ValueError("a schedule needs at least one window (no schedule means always active)")
+
+    def active(self, at: datetime, tz: ZoneInfo) -> bool:
+        if at.tzinfo is None:
+            raise ValueError("schedule times must be timezone-aware")
+        local = at.astimezone(tz)
+        weekday, minute = local.weekday(), local.hour * 60 + local.minute
+        return any(window.covers(weekday, minute) for window in self.windows)
+
+
+def schedule_active(schedule: Schedule | None, at: datetime, tz: ZoneInfo) -> bool:
+    """Whether a fence with this schedule is watched at ``at`` (no schedule: always)."""
+    return schedule is None or schedule.active(at, tz)
+
+
+# -- fences -----------------------------------------------------------------------------------------------
+
+
+class Fence(msgspec.Struct, frozen=True):
+    """A safe zone (alert on exit) or danger zone (alert on entry) of one wearer or a whole organisation.
+
+    ``geometry`` is a GeoJSON geometry: a ``Point`` with ``radius_m`` (a circle), a ``Polygon`` (holes
+    allowed) or ``MultiPolygon``, or a ``LineString`` with ``width_m`` (a corridor of that full width).
+    """
+
+    id: str
+    org_id: str
+    wearer_id: str | None  # None: every wearer of the organisation
+    name: str
+    kind: FenceKind
+    geometry: dict[str, Any]
+    radius_m: float | None = None
+    width_m: float | None = None
+    schedule: Schedule | None = None
+
+
+CIRCLE: Final = 0
+POLYGON: Final = 1
+CORRIDOR: Final = 2
+
+ObjectArray = npt.NDArray[np.object_]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A fence's geometry checked for structure, still in longitude and latitude.
+
+    ``points`` holds the vertices as (lon, lat) rows: a circle's centre, a corridor's line, or every ring
+    of every polygon one after the other (``rings``: vertices per ring, ``parts``: rings per polygon).
+    """
+
+    name: str  # the GeoJSON type, for messages
+    code: int
+    points: FloatArray
+    size_m: float = 0.0  # a circle's radius, a corridor's half width
+    rings: tuple[int, ...] = ()
+    parts: tuple[int, ...] = ()
+
+
+def _wrap_lon(delta: Any) -> Any:
+    """A longitude difference brought into [-180, 180) (works on floats and numpy arrays)."""
+    return (delta + 180.0) % 360.0 - 180.0
+
+
+def _positions(raw: Any, what: str) -> FloatArray:
+    """A (n, 2) array of [longitude, latitude] from GeoJSON positions (ranges are checked in bulk)."""
+    try:
+        array = np.asarray(raw)
+    except ValueError as exc:  # ragged nesting
+        raise ValueError(f"{what}: coordinates must be a list of [longitude, latitude] positions") from exc
+    if array.dtype.kind not in "iuf" or array.ndim != 2 or array.shape[1] not in (2, 3) or not len(array):
+        raise ValueError(f"{what}: coordinates must be a list of [longitude, latitude] positions")
+    return array[:, :2].astype(np.float64)
+
+
+def _plain_number(value: Any) -> bool:
+    """A JSON number a float can hold (not a bool, not an int too large to convert)."""
+    return isinstance(value, float) or (type(value) is int and abs(value) < 1e300)
+
+
+def _point(coordinates: Any) -> FloatArray:
+    """A GeoJSON Point's position: plain Python first, as most fences are circles."""
+    if isinstance(coordinates, list | tuple) and len(coordinates) in (2, 3):
+        lon, lat = coordinates[0], coordinates[1]
+        if _plain_number(lon) and _plain_number(lat):
+            return np.array([[float(lon), float(lat)]])
+    raise ValueError("Point: coordinates must be a [longitude, latitude] position")
+
+
+def _ring(raw: Any, what: str) -> FloatArray:
+    ring = _positions(raw, what)
+    if len(ring) < 4:
+        raise ValueError(f"{what}: a ring needs at least 4 positions (the first repeated last)")
+    if ring[0, 0] != ring[-1, 0] or ring[0, 1] != ring[-1, 1]:
+        raise ValueError(f"{what}: a ring must be closed (its last position equal to its first)")
+    return ring
+
+
+def _polygon_rings(raw: Any, what: str) -> list[FloatArray]:
+    if not isinstance(raw, list | tuple) or not raw:
+        raise ValueError(f"{what}: coordinates must be a list of rings (the outer ring first)")
+    return [_ring(ring, f"{what} ring {i}") for i, ring in enumerate(raw)]
+
+
+def _length(value: float | None, name: str, limit: float, geometry_type: str) -> float:
+    if value is None:
+        raise ValueError(f"a {geometry_type} fence needs {name}")
+    if not _plain_number(value) or math.isnan(value):
+        raise ValueError(f"{name} must be a number of metres")
+    metres = float(value)
+    if not 0 < metres <= limit:  # False for NaN too
+        raise ValueError(f"{name} must be more than 0 and at most {limit:g} m (got {metres:g})")
+    return metres
+
+
+def _unexpected(value: float | None, name: str, geometry_type: str) -> None:
+    if value is not None:
+        raise ValueError(f"{name} does not apply to a {geometry_type} fence")
+
+
+def _too_many(vertices: int, geometry_type: str) -> None:
+    if vertices > MAX_VERTICES:
+        raise ValueError(f"{geometry_type} has {vertices} vertices, more than {MAX_VERTICES}")
+
+
+def _circle(coordinates: Any, radius_m: float | None, width_m: float | None) -> _Parsed:
+    _unexpected(width_m, "width_m", "Point")
+    radius = _length(radius_m, "radius_m", MAX_RADIUS_M, "Point (circle)")
+    return _Parsed("Point", CIRCLE, _point(coordinates), radius)
+
+
+def _polygons(geometry_type: str, coordinates: Any, radius_m: float | None, width_m: float | None) -> _Parsed:
+    _unexpected(radius_m, "radius_m", geometry_type)
+    _unexpected(width_m, "width_m", geometry_type)
+    if geometry_type == "Polygon":
+        polygons = [_polygon_rings(coordinates, "Polygon")]
+    else:
+        if not isinstance(coordinates, list | tuple) or not coordinates:
+            raise ValueError("MultiPolygon: coordinates must be a non-empty list of polygons")
+        polygons = [_polygon_rings(p, f"MultiPolygon polygon {i}") for i, p in enumerate(coordinates)]
+    rings = [ring for polygon in polygons for ring in polygon]
+    _too_many(sum(len(ring) for ring in rings), geometry_type)
+    points = rings[0] if len(rings) == 1 else np.concatenate(rings)
+    sizes = tuple(len(ring) for ring in rings)
+    return _Parsed(geometry_type, POLYGON, points, 0.0, sizes, tuple(len(p) for p in polygons))
+
+
+def _corridor(coordinates: Any, radius_m: float | None, width_m: float | None) -> _Parsed:
+    _unexpected(radius_m, "radius_m", "LineString")
+    half_width = _length(width_m, "width_m", MAX_WIDTH_M, "LineString (corridor)") / 2
+    points = _positions(coordinates, "LineString")
+    _too_many(len(points), "LineString")
+    if not (points != points[0]).any():
+        raise ValueError("LineString: a corridor needs at least 2 distinct positions")
+    return _Parsed("LineString", CORRIDOR, points, half_width)
+
+
+def _parse(geometry: Mapping[str, Any], radius_m: float | None, width_m: float | None) -> _Parsed:
+    if not isinstance(geometry, Mapping):
+        raise ValueError("the geometry must be a GeoJSON geometry object")
+    geometry_type = geometry.get("type")
+    coordinates = geometry.get("coordinates")
+    if coordinates is None:
+        raise ValueError("the geometry has no coordinates")
+    if geometry_type == "Point":
+        return _circle(coordinates, radius_m, width_m)
+    if geometry_type in ("Polygon", "MultiPolygon"):
+        return _polygons(str(geometry_type), coordinates, radius_m, width_m)
+    if geometry_type == "LineString":
+        return _corridor(coordinates, radius_m, width_m)
+    raise ValueError(
+        f"unsupported geometry type {geometry_type!r}: expected Point (a circle with radius_m), Polygon,"
+        " MultiPolygon or LineString (a corridor with width_m)"
+    )
+
+
+# The rest is done for many fences at once: per-fence numpy calls on ten-vertex arrays cost more than the
+# arithmetic, and building shapely geometries one by one costs tens of microseconds each.
+
+_LIMITS: Final = np.array([180.0, MAX_LATITUDE])
+
+
+@dataclass(frozen=True, slots=True)
+class _Vertices:
+    """Every vertex of many fences in one array, and where each fence's vertices start."""
+
+    points: FloatArray
+    starts: IndexArray
+    counts: IndexArray
+    low: FloatArray  # per fence: min (lon, lat)
+    high: FloatArray  # per fence: max (lon, lat)
+
+    @classmethod
+    def of(cls, parsed: Sequence[_Parsed]) -> _Vertices:
+        counts = np.array([len(p.points) for p in parsed], dtype=np.intp)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
+        if not parsed:
+            empty = np.empty((0, 2))
+            return cls(empty, starts[:0], counts, empty, empty)
+        points = np.concatenate([p.points for p in parsed])
+        low, high = np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)
+        return cls(points, starts, counts, low, high)
+
+
+def _extent_errors(parsed: Sequence[_Parsed]) -> list[str | None]:
+    """Why each fence's coordinates cannot be used (out of range, too large), or None."""
+    vertices = _Vertices.of(parsed)
+    errors: list[str | None] = [None] * len(parsed)
+    if not parsed:
+        return errors
+    bad_vertex = ~(np.abs(vertices.points) <= _LIMITS).all(axis=1)  # NaN is bad too
+    bad = np.logical_or.reduceat(bad_vertex, vertices.starts)
+    for i in np.flatnonzero(bad).tolist():
+        points, what = parsed[i].points, parsed[i].name
+        if not np.isfinite(points).all():
+            errors[i] = f"{what}: coordinates must be finite numbers"
+        elif (np.abs(points[:, 0]) > 180.0).any():
+            errors[i] = f"{what}: longitude out of range -180…180"
+        else:
+            errors[i] = f"{what}: latitude out of range -{MAX_LATITUDE:g}…{MAX_LATITUDE:g}"
+    # A fence crossing the antimeridian spans ~360° here, hence is refused as too large.
+    lat0 = (vertices.low[:, 1] + vertices.high[:, 1]) / 2
+    span = (vertices.high - vertices.low) * np.column_stack((np.cos(np.radians(lat0)), np.ones_like(lat0)))
+    too_large = (span.max(axis=1) * METRES_PER_DEGREE > MAX_SIZE_M) & ~bad
+    for i in np.flatnonzero(too_large).tolist():
+        errors[i] = f"{parsed[i].name} spans more than {MAX_SIZE_M / 1000:g} km"
+    return errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Shapes:
+    """Fences' geometry as the index computes with it, one entry per fence.
+
+    Each fence has its own metric plane centred on the middle of its bounding box. Polygons become
+    shapely MultiPolygons (one part for a Polygon: same answers) in that plane; ``area`` is used for
+    containment and ``line`` (their boundary: every ring) for distance. Corridors keep their centre line
+    in ``line``. Circles need neither: their distance is computed from the centre. Small polygons and
+    corridors also have their edges in ``segments``, measured in numpy rather than through GEOS.
+    """
+
+    code: npt.NDArray[np.int8]
+    lat0: FloatArray
+    lon0: FloatArray
+    metres_per_lon: FloatArray
+    size_m: FloatArray
+    bbox: FloatArray  # (n, 4) WGS84 min lon, min lat, max lon, max lat, including radius or half width
+    area: ObjectArray
+    line: ObjectArray
+    segments: _Segments
+
+    @classmethod
+    def build(cls, parsed: Sequence[_Parsed]) -> _Shapes:
+        vertices = _Vertices.of(parsed)
+        code = np.array([p.code for p in parsed], dtype=np.int8)
+        size_m = np.array([p.size_m for p in parsed], dtype=np.float64)
+        lon0, lat0 = ((vertices.low + vertices.high) / 2).T if parsed else (np.empty(0), np.empty(0))
+        metres_per_lon = METRES_PER_DEGREE * np.cos(np.radians(lat0))
+        # Every vertex in its own fence's plane.
+        owner = np.repeat(np.arange(len(parsed)), vertices.counts)
+        xy = vertices.points - np.column_stack((lon0, lat0))[owner]
+        xy[:, 0] = _wrap_lon(xy[:, 0]) * metres_per_lon[owner]
+        xy[:, 1] *= METRES_PER_DEGREE
+        area = np.full(len(parsed), None, dtype=object)
+        line = np.full(len(parsed), None, dtype=object)
+        polygon = np.flatnonzero(code == POLYGON)
+        if len(polygon):
+            area[polygon] = _multipolygons(
+                [parsed[i] for i in polygon.tolist()], xy[(code == POLYGON)[owner]]
+            )
+            shapely.prepare(area[polygon])  # containment is tested over and over
+            line[polygon] = shapely.boundary(area[polygon])
+        corridor = np.flatnonzero(code == CORRIDOR)
+        if len(corridor):
+            offsets = np.concatenate(([0], np.cumsum(vertices.counts[corridor])))
+            line[corridor] = shapely.from_ragged_array(
+                shapely.GeometryType.LINESTRING, xy[(code == CORRIDOR)[owner]], (offsets,)
+            )
+        bbox = _grown_boxes(vertices, np.where(code == POLYGON, 0.0, size_m))
+        segments = _Segments.of(parsed, code, vertices.counts, owner, xy)
+        return cls(code, lat0, lon0, metres_per_lon, size_m, bbox, area, line, segments)
+
+
+# Polygons and corridors with at most this many vertices are measured in numpy, edge by edge, for a whole
+# batch at once: GEOS costs about a microsecond per call, more than a dozen edges in numpy. Bigger ones go
+# through GEOS, whose prepared geometries index their edges instead of scanning them all.
+NUMPY_MAX_VERTICES: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Segments:
+    """The edges of small polygons and corridors, in their fences' planes."""
+
+    ends: FloatArray  # (n, 4): ax, ay, bx, by
+    start: IndexArray  # per fence: its first edge
+    count: IndexArray  # per fence: its number of edges; 0 for circles and fences measured by GEOS
+
+    @classmethod
+    def of(
+        cls,
+        parsed: Sequence[_Parsed],
+        code: npt.NDArray[np.int8],
+        counts: IndexArray,
+        owner: IndexArray,
+        xy: FloatArray,
+    ) -> _Segments:
+        # A vertex and the next one form an edge when both are on the same ring (polygons) or line.
+        ring_sizes = [size for p in parsed for size in (p.rings or (len(p.points),))]
+        ring = np.repeat(np.arange(len(ring_sizes)), ring_sizes)
+        small = (code != CIRCLE) & (counts <= NUMPY_MAX_VERTICES)
+        edge = (ring[:-1] == ring[1:]) & small[owner[:-1]]
+        count = np.bincount(owner[:-1][edge], minlength=len(parsed)).astype(np.intp)
+        return cls(np.column_stack((xy[:-1][edge], xy[1:][edge])), np.cumsum(count) - count, count)
+
+    def measure(self, fence: IndexArray, x: FloatArray, y: FloatArray) -> tuple[FloatArray, BoolArray]:
+        """Each point's distance to its fence's nearest edge, and whether it is inside (even-odd rule:
+        holes and the parts of a valid MultiPolygon come out right). Every fence must have edges."""
+        count = self.count[fence]
+        first = np.cumsum(count) - count  # where each point's edges start among all gathered edges
+        edges = np.repeat(self.start[fence] - first, count) + np.arange(int(count.sum()))
+        ax, ay, bx, by = self.ends[edges].T
+        point = np.repeat(np.arange(len(fence)), count)
+        px, py = x[point], y[point]
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        along = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+        squared = (px - ax - along * dx) ** 2 + (py - ay - along * dy) ** 2
+        distance: FloatArray = np.sqrt(np.minimum.reduceat(squared, first))
+        # A ray from the point towards +x crosses the edges that straddle its y, to its right.
+        straddles = (ay > py) != (by > py)
+        crossing_x = ax + (py - ay) * dx / np.where(straddles, dy, 1.0)
+        inside: BoolArray = np.add.reduceat(straddles & (px < crossing_x), first) % 2 == 1
+        return distance, inside
+
+
+def _multipolygons(parsed: Sequence[_Parsed], xy: FloatArray) -> ObjectArray:
+    """MultiPolygons from the (projected) vertices of polygon fences, in one shapely call."""
+    ring_sizes = [size for p in parsed for size in p.rings]
+    part_sizes = [size for p in parsed for size in p.parts]
+    offsets = (
+        np.concatenate(([0], np.cumsum(ring_sizes))),
+        np.concatenate(([0], np.cumsum(part_sizes))),
+        np.concatenate(([0], np.cumsum([len(p.parts) for p in parsed]))),
+    )
+    built: ObjectArray = shapely.from_ragged_array(shapely.GeometryType.MULTIPOLYGON, xy, offsets)
+    return built
+
+
+def _grown_boxes(vertices: _Vertices, grow_m: FloatArray) -> FloatArray:
+    """Bounding boxes grown by a distance (a circle's radius, a corridor's half width), in degrees."""
+    dlat = grow_m / METRES_PER_DEGREE
+    edge_lat = np.minimum(np.maximum(np.abs(vertices.low[:, 1]), np.abs(vertices.high[:, 1])) + dlat, 89.0)
+    dlon = np.minimum(grow_m / (METRES_PER_DEGREE * np.cos(np.radians(edge_lat))), 180.0)
+    return np.column_stack(
+        (
+            vertices.low[:, 0] - dlon,
+            vertices.low[:, 1] - dlat,
+            vertices.high[:, 0] + dlon,
+            vertices.high[:, 1] + dlat,
+        )
+    )
+
+
+_REASON = re.compile(r"(?P<what>[^\[]+)\[(?P<x>\S+) (?P<y>\S+)\]")
+
+
+def _invalid_reason(geometry: Any, lat0: float, lon0: float) -> str:
+    """GEOS's reason a polygon is invalid, with its location turned back into longitude and latitude."""
+    reason = str(shapely.is_valid_reason(geometry))
+    match = _REASON.fullmatch(reason)
+    if match is None:
+        return reason
+    lon = lon0 + float(match["x"]) / (METRES_PER_DEGREE * math.cos(math.radians(lat0)))
+    lat = lat0 + float(match["y"]) / METRES_PER_DEGREE
+    return f"{match['what'].strip()} near longitude {lon:.6f}, latitude {lat:.6f}"
+
+
+def validate_fence_geometry(
+    geometry: Mapping[str, Any], radius_m: float | None, width_m: float | None
+) -> None:
+    """Raise ``ValueError`` (with a message meant for the person drawing the fence) unless it is usable.
+
+    Checks the GeoJSON type and structure, coordinate ranges, the radius (circles) or width (corridors),
+    the vertex count (at most :data:`MAX_VERTICES`), the overall size (at most :data:`MAX_SIZE_M`), and
+    that polygons are valid (closed rings, no self-intersection, holes inside their shell).
+    """
+    parsed = _parse(geometry, radius_m, width_m)
+    (error,) = _extent_errors([parsed])
+    if error is not None:
+        raise ValueError(error)
+    if parsed.code == POLYGON:
+        shapes = _Shapes.build([parsed])
+        if not shapely.is_valid(shapes.area[0]):
+            reason = _invalid_reason(shapes.area[0], float(shapes.lat0[0]), float(shapes.lon0[0]))
+            raise ValueError(f"invalid {parsed.name}: {reason}")
+
+
+# -- positions --------------------------------------------------------------------------------------------
+
+# How far from the reported position the wearer may really be (metres), when the device gives no accuracy.
+GPS_BASE_M: Final = 10.0  # a consumer GNSS receiver's error floor under open sky
+GPS_PER_HDOP_M: Final = 5.0  # ~ the receiver's range error, multiplied by the geometry's dilution (HDOP)
+GPS_DEFAULT_M: Final = 15.0  # a GPS fix with no HDOP: a typical outdoor fix
+WIFI_M: Final = 60.0  # Wi-Fi positioning in a town: tens of metres, up to ~100
+CELL_M: Final = 800.0  # cell-tower (LBS) positioning: hundreds of metres in town, kilometres outside
+# A reported accuracy this coarse can only come from Wi-Fi or the cell network.
+WIFI_GRADE_M: Final = 50.0
+CELL_GRADE_M: Final = 300.0
+# Names devices and decoders use for where a position came from (extras["position_source"]).
+_SOURCES: Final[dict[str, Source]] = {
+    "gps": "gps",
+    "gnss": "gps",
+    "wifi": "wifi",
+    "cell": "cell",
+    "lbs": "cell",
+}
+
+
+def _grade(accuracy_m: float) -> Source:
+    """The source a reported accuracy implies: nothing but the cell network is that coarse, and so on."""
+    if accuracy_m >= CELL_GRADE_M:
+        return "cell"
+    return "wifi" if accuracy_m >= WIFI_GRADE_M else "gps"
+
+
+def position_uncertainty_m(message: DeviceMessage) -> tuple[float, Source]:
+    """How far (metres) the wearer may be from the message's position, and how it was obtained.
+
+    The device's own accuracy wins when it gives one (0 means "unknown" on some devices); otherwise it is
+    estimated from what the message says about the fix. ``extras["position_source"]`` names the source
+    when the decoder knows it; else a coarse accuracy implies Wi-Fi (≥ 50 m) or cell (≥ 300 m) positioning.
+    """
+    raw = message.extras.get("position_source") if message.extras else None
+    declared = _SOURCES.get(raw.lower()) if isinstance(raw, str) else None
+    accuracy = message.accuracy_m
+    if accuracy is not None and math.isfinite(accuracy) and accuracy > 0:
+        return accuracy, declared if declared is not None else _grade(accuracy)
+    if declared == "cell" or (declared is None and message.valid is False and message.cells):
+        return CELL_M, "cell"
+    if declared == "wifi":
+        return WIFI_M, "wifi"
+    if message.hdop is not None and math.isfinite(message.hdop) and message.hdop > 0:
+        return GPS_BASE_M + GPS_PER_HDOP_M * message.hdop, "gps"
+    return GPS_DEFAULT_M, "gps"
+
+
+# -- the index --------------------------------------------------------------------------------------------
+
+
+class FixQuery(msgspec.Struct, frozen=True, gc=False):
+    """A good fix of a wearer, as the index is asked about it (a Struct: cheap to build per reading)."""
+
+    org_id: str
+    wearer_id: str | None
+    latitude: float
+    longitude: float
+
+
+class Relation(msgspec.Struct, frozen=True, gc=False):
+    """A fence that matters to a fix, and the fix's signed distance to its boundary (> 0: outside).
+
+    A Struct rather than a NamedTuple: built in C, so building hundreds of thousands costs little.
+    """
+
+    fence: Fence
+    distance_m: float
+
+
+Scope = tuple[str, str | None]  # (organisation, wearer); wearer None: the organisation's org-wide fences
+_SCOPE_OF: Final = attrgetter("org_id", "wearer_id")
+
+# Lanes: each scope's danger boxes are moved this far from the others (degrees). A fix (|lon| ≤ 180,
+# |lat| ≤ 90) can only fall in a neighbouring lane's box if that box grew by more than 40° of longitude
+# or 25° of latitude past the world's edge: growth is capped at 40° of longitude and near_m at
+# MAX_NEAR_M (9° of latitude), so a fix never meets another scope's fences.
+LANE_WIDTH_DEG: Final = 400.0
+LANE_HEIGHT_DEG: Final = 200.0
+LANES_PER_ROW: Final = 1024
+MAX_NEAR_M: Final = 1_000_000.0
+MAX_GROWTH_LON_DEG: Final = 40.0
+
+
+class FenceIndex:
+    """Every fence the pipeline watches, built once when fences change and then queried per batch.
+
+    Fences whose geometry cannot be used (the API validates, but rows may predate a rule) are left out
+    and listed in :attr:`rejected` as ``(fence id, reason)`` for the caller to log: one bad row must not
+    stop every other fence from being watched.
+    """
+
+    def __init__(self, fences: Sequence[Fence], near_m: float = 2000.0) -> None:
+        if not 0 <= near_m <= MAX_NEAR_M:
+            raise ValueError(f"near_m must be between 0 and {MAX_NEAR_M:g} m")
+        self.near_m = near_m
+        self.rejected: list[tuple[str, str]] = []
+        parsed: list[_Parsed] = []
+        candidates: list[Fence] = []
+        for fence in fences:
+            try:
+                parsed.append(_parse(fence.geometry, fence.radius_m, fence.width_m))
+            except (ValueError, TypeError) as exc:
+                self.rejected.append((fence.id, str(exc)))
+                continue
+            candidates.append(fence)
+        kept: list[Fence] = []
+        usable: list[_Parsed] = []
+        for fence, shape, error in zip(candidates, parsed, _extent_errors(parsed), strict=True):
+            if error is not None:
+                self.rejected.append((fence.id, error))
+            else:
+                kept.append(fence)
+                usable.append(shape)
+        self._fences = kept
+        shapes = _Shapes.build(usable)
+        self._code, self._size, self._area, self._line = shapes.code, shapes.size_m, shapes.area, shapes.line
+        self._segments = shapes.segments
+        self._safe_fence = np.array([fence.kind == "safe" for fence in kept], dtype=bool)
+        self._lat0, self._lon0, self._metres_per_lon = shapes.lat0, shapes.lon0, shapes.metres_per_lon
+        self._build_scopes(kept)
+        self._build_tree(kept, shapes.bbox)
+
+    @classmethod
+    def empty(cls) -> FenceIndex:
+        return cls(())
+
+    def __len__(self) -> int:
+        return len(self._fences)
+
+    @property
+    def fences(self) -> Sequence[Fence]:
+        return self._fences
+
+    def for_wearer(self, org_id: str, wearer_id: str | None) -> list[Fence]:
+        """The fences that apply to a wearer: the organisation's org-wide ones, then the wearer's own."""
+        own = self._by_scope.get((org_id, wearer_id), []) if wearer_id is not None else []
+        return [*self._by_scope.get((org_id, None), []), *own]
+
+    # -- building ---------------------------------------------------------------------------------------
+
+    def _build_scopes(self, fences: Sequence[Fence]) -> None:
+        """Per scope: its fences (for :meth:`for_wearer`), its lane, and its plan: what a fix meets."""
+        self._by_scope: dict[Scope, list[Fence]] = {}
+        safe: dict[Scope, list[int]] = {}
+        self._lanes: dict[Scope, int] = {}
+        for i, fence in enumerate(fences):
+            scope = (fence.org_id, fence.wearer_id)
+            self._by_scope.setdefault(scope, []).append(fence)
+            if fence.kind == "safe":
+                safe.setdefault(scope, []).append(i)
+            else:
+                self._lanes.setdefault(scope, len(self._lanes))
+        # A plan lists the safe fences a fix always meets and the lanes it is looked up in. A wearer's plan
+        # includes their organisation's org-wide fences, so a fix needs a single lookup.
+        self._plan_of: dict[Scope, int] = {}
+        self._org_plan: dict[str, int] = {}
+        plan_safe: list[list[int]] = []
+        plan_lanes: list[list[int]] = []
+        org_scopes: list[Scope] = [(org_id, None) for org_id, _ in self._by_scope]
+        for scope in dict.fromkeys([*self._by_scope, *org_scopes]):
+            scopes: list[Scope] = [(scope[0], None)] if scope[1] is None else [(scope[0], None), scope]
+            self._plan_of[scope] = len(plan_safe)
+            if scope[1] is None:
+                self._org_plan[scope[0]] = len(plan_safe)
+            plan_safe.append([i for s in scopes for i in safe.get(s, [])])
+            plan_lanes.append([self._lanes[s] for s in scopes if s in self._lanes])
+        self._plan_safe = _Ragged(plan_safe)
+        self._plan_lanes = _Ragged(plan_lanes)
+
+    def _build_tree(self, fences: Sequence[Fence], bbox: FloatArray) -> None:
+        danger = [i for i, fence in enumerate(fences) if fence.kind == "danger"]
+        self._tree_fence: IndexArray = np.array(danger, dtype=np.intp)
+        lanes = np.arange(len(self._lanes), dtype=np.float64)
+        self._lane_dx: FloatArray = np.mod(lanes, LANES_PER_ROW) * LANE_WIDTH_DEG
+        self._lane_dy: FloatArray = np.floor_divide(lanes, LANES_PER_ROW) * LANE_HEIGHT_DEG
+        self._tree: Any = None
+        if not danger:
+            return
+        boxes = bbox[danger]
+        lane = np.array([self._lanes[(fences[i].org_id, fences[i].wearer_id)] for i in danger], dtype=np.intp)
+        # Grow each box by near_m: in latitude directly, in longitude at the box's edge farthest from the
+        # equator (where a degree of longitude is shortest), so the grown box holds every point within
+        # near_m of the fence.
+        dlat = self.near_m / METRES_PER_DEGREE
+        edge_lat = np.minimum(np.maximum(np.abs(boxes[:, 1]), np.abs(boxes[:, 3])) + dlat, 89.0)
+        dlon = np.minimum(
+            self.near_m / (METRES_PER_DEGREE * np.cos(np.radians(edge_lat))), MAX_GROWTH_LON_DEG
+        )
+        dx, dy = self._lane_dx[lane], self._lane_dy[lane]
+        self._tree = shapely.STRtree(
+            shapely.box(
+                boxes[:, 0] - dlon + dx,
+                boxes[:, 1] - dlat + dy,
+                boxes[:, 2] + dlon + dx,
+                boxes[:, 3] + dlat + dy,
+            )
+        )
+
+    # -- querying ---------------------------------------------------------------------------------------
+
+    def relations(self, fixes: Sequence[FixQuery]) -> list[list[Relation]]:
+        """For each fix, the fences that matter to it with its signed distance to each (see the module).
+
+        One STRtree query and one vectorised distance computation for the whole batch: the Python work
+        per fix is one or two dictionary lookups, plus building its relations. A fix outside the world
+        (|lat| > 90, |lon| > 180, NaN: the bad-fix filter does not look) meets no danger zone and is at an
+        unknown (NaN) distance from its safe zones, which the detector takes as "cannot tell".
+        """
+        count = len(fixes)
+        if count == 0:
+            return []
+        latitude = np.fromiter((f.latitude for f in fixes), np.float64, count)
+        longitude = np.fromiter((f.longitude for f in fixes), np.float64, count)
+        on_earth = (np.abs(latitude) <= 90.0) & (np.abs(longitude) <= 180.0)  # False for NaN too
+        if not on_earth.all():  # computed at (0, 0), then set to NaN: no warnings from inf or NaN
+            latitude, longitude = np.where(on_earth, latitude, 0.0), np.where(on_earth, longitude, 0.0)
+        pair_fix, pair_fence = self._candidates(self._plans(fixes), on_earth, latitude, longitude)
+        distance = self._signed_distances(pair_fence, latitude[pair_fix], longitude[pair_fix])
+        distance[~on_earth[pair_fix]] = np.nan
+        # The tree finds danger zones by box: keep only those really within near_m (not the ones in the
+        # boxes' corners), and every safe zone.
+        keep = self._safe_fence[pair_fence] | (distance <= self.near_m)
+        if not keep.all():
+            pair_fix, pair_fence, distance = pair_fix[keep], pair_fence[keep], distance[keep]
+        # Relations are built in C (map over a Struct type), then each fix takes its slice of them.
+        fences = self._fences
+        built = list(map(Relation, map(fences.__getitem__, pair_fence.tolist()), distance.tolist()))
+        bounds = np.searchsorted(pair_fix, np.arange(count + 1)).tolist()
+        return [built[start:end] for start, end in pairwise(bounds)]
+
+    def _plans(self, fixes: Sequence[FixQuery]) -> IndexArray:
+        """Each fix's plan (-1: its organisation has no fence that applies to it)."""
+        plans = list(map(self._plan_of.get, map(_SCOPE_OF, fixes), repeat(-1)))  # in C: no Python loop
+        if -1 in plans:  # wearers without fences of their own: their organisation's plan
+            org_plan = self._org_plan
+            plans = [org_plan.get(f.org_id, -1) if p < 0 else p for f, p in zip(fixes, plans, strict=True)]
+        return np.array(plans, dtype=np.intp)
+
+    def _candidates(
+        self, plans: IndexArray, on_earth: npt.NDArray[np.bool_], latitude: FloatArray, longitude: FloatArray
+    ) -> tuple[IndexArray, IndexArray]:
+        """(fix, fence) index pairs, ordered by fix: each fix's safe fences and the danger fences near it."""
+        known = np.flatnonzero(plans >= 0)
+        pair_fix, pair_fence = self._plan_safe.expand(known, plans[known])
+        if self._tree is None:
+            return pair_fix, pair_fence
+        # Off-world fixes are not looked up: translated by a lane, they could land in another scope's.
+        searched = known[on_earth[known]]
+        query_fix, lane = self._plan_lanes.expand(searched, plans[searched])
+        if not len(lane):
+            return pair_fix, pair_fence
+        points = shapely.points(
+            longitude[query_fix] + self._lane_dx[lane], latitude[query_fix] + self._lane_dy[lane]
+        )
+        query, tree = self._tree.query(points)
+        pair_fix = np.concatenate((pair_fix, query_fix[query]))
+        pair_fence = np.concatenate((pair_fence, self._tree_fence[tree]))
+        order = np.argsort(pair_fix, kind="stable")
+        return pair_fix[order], pair_fence[order]
+
+    def _signed_distances(self, fence: IndexArray, latitude: FloatArray, longitude: FloatArray) -> FloatArray:
+        """Signed distance (metres) from each point to the matching fence, grouped by kind of geometry."""
+        x = _wrap_lon(longitude - self._lon0[fence]) * self._metres_per_lon[fence]
+        y = (latitude - self._lat0[fence]) * METRES_PER_DEGREE
+        code = self._code[fence]
+        distance = np.empty(len(fence), dtype=np.float64)
+        circle = code == CIRCLE
+        distance[circle] = np.hypot(x[circle], y[circle]) - self._size[fence[circle]]
+        small = self._segments.count[fence] > 0
+        if small.any():
+            which = fence[small]
+            to_edge, inside = self._segments.measure(which, x[small], y[small])
+            signed = np.where(inside, -to_edge, to_edge)
+            distance[small] = np.where(code[small] == POLYGON, signed, to_edge - self._size[which])
+        corridor = (code == CORRIDOR) & ~small
+        if corridor.any():
+            points = shapely.points(x[corridor], y[corridor])
+            to_line = shapely.distance(self._line[fence[corridor]], points)
+            distance[corridor] = to_line - self._size[fence[corridor]]
+        polygon = (code == POLYGON) & ~small
+        if polygon.any():
+            px, py, which = x[polygon], y[polygon], fence[polygon]
+            to_boundary = shapely.distance(self._line[which], shapely.points(px, py))
+            inside = shapely.contains_xy(self._area[which], px, py)
+            distance[polygon] = np.where(inside, -to_boundary, to_boundary)
+        return distance
+
+
+class _Ragged:
+    """Lists of integers of varying lengths, stored flat so that many can be gathered at once."""
+
+    def __init__(self, rows: Sequence[Sequence[int]]) -> None:
+        lengths = np.array([len(row) for row in rows], dtype=np.intp)
+        self.start: IndexArray = np.concatenate(([0], np.cumsum(lengths))).astype(np.intp)
+        self.flat: IndexArray = np.array([v for row in rows for v in row], dtype=np.intp)
+
+    def expand(self, owners: IndexArray, rows: IndexArray) -> tuple[IndexArray, IndexArray]:
+        """``(owner, value)`` for every value of every row, in the owners' order (one row per owner)."""
+        counts = self.start[rows + 1] - self.start[rows]
+        total = int(counts.sum())
+        first = np.repeat(self.start[rows] - (np.cumsum(counts) - counts), counts)
+        return np.repeat(owners, counts), self.flat[first + np.arange(total)]
