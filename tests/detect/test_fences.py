@@ -542,7 +542,9 @@ def message(**fields: Any) -> DeviceMessage:
         pytest.param({"accuracy_m": 1200.0}, (1200.0, "cell"), id="reported-cell-grade"),
         pytest.param({"accuracy_m": 300.0}, (300.0, "cell"), id="cell-grade-boundary"),
         pytest.param({"accuracy_m": 50.0}, (50.0, "wifi"), id="wifi-grade-boundary"),
-        pytest.param({"accuracy_m": 30.0, "extras": {"position_source": "wifi"}}, (30.0, "wifi"), id="declared-wins"),
+        pytest.param(
+            {"accuracy_m": 30.0, "extras": {"position_source": "wifi"}}, (30.0, "wifi"), id="declared-wins"
+        ),
         pytest.param({"accuracy_m": 0.0, "hdop": 1.2}, (16.0, "gps"), id="zero-accuracy-is-unknown"),
         pytest.param({"hdop": 2.0, "satellites": 6}, (20.0, "gps"), id="hdop"),
         pytest.param({"satellites": 9}, (GPS_DEFAULT_M, "gps"), id="satellites-only"),

@@ -179,7 +179,8 @@ def test_cell_fixes_never_confirm_alone() -> None:
     cells = [at_distance(t + i * STEP, 3000.0, accuracy=800.0) for i in range(10)]
     assert events_of([home()], inside + cells) == []
     # Far outside with "position_source": "cell" and no accuracy: the same.
-    declared = [at_distance(t + i * STEP, 3000.0, None, extras={"position_source": "cell"}) for i in range(10)]
+    cell = {"position_source": "cell"}
+    declared = [at_distance(t + i * STEP, 3000.0, None, extras=cell) for i in range(10)]
     assert events_of([home()], inside + declared) == []
     # One GPS fix joining the run is enough: the cell fixes were not wrong, only too coarse on their own.
     gps = at_distance(t + 10 * STEP, 3000.0)
