@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -19,6 +20,9 @@ from geosentinel.app import Settings, serve
 from geosentinel.auth import hash_password, new_token
 from geosentinel.model import Locale, Region, Role
 from geosentinel.store import Store, open_store
+
+if TYPE_CHECKING:
+    from geosentinel.sim.fleet import FleetConfig
 
 ORG_NAME = "Marseille Demo"
 FIRST_NAMES = (
@@ -47,8 +51,16 @@ def demo_protocol(index: int) -> str:
     return list(DEMO_MODELS)[index % len(DEMO_MODELS)]
 
 
-def seed(store: Store, devices: int, credentials_path: Path) -> dict[str, str]:
-    """Create the demo organisation, accounts, wearers and devices if missing; return the credentials."""
+def seed(
+    store: Store,
+    devices: int,
+    credentials_path: Path,
+    zones: dict[str, tuple[float, float, float]] | None = None,
+) -> dict[str, str]:
+    """Create the demo organisation, accounts, wearers and devices if missing; return the credentials.
+
+    ``zones``: each device's home safe zone (lat, lon, radius m), created with its wearer.
+    """
     from geosentinel.sim.fleet import demo_unique_ids
 
     if credentials_path.exists():
@@ -74,20 +86,44 @@ def seed(store: Store, devices: int, credentials_path: Path) -> dict[str, str]:
             wearer = store.create_wearer(org.id, name)
             protocol = demo_protocol(index)
             store.create_device(org.id, wearer.id, unique_id, protocol, model=DEMO_MODELS[protocol])
+            if zones and unique_id in zones:
+                lat, lon, radius = zones[unique_id]
+                home = {"type": "Point", "coordinates": [lon, lat]}
+                store.create_geofence(org.id, wearer.id, "Domicile", "safe", home, round(radius))
     credentials_path.write_text(json.dumps(credentials, indent=2))
     os.chmod(credentials_path, 0o600)
     return credentials
 
 
+def demo_fleets(devices: int, host: str, osmand_port: int, data_dir: Path) -> list[FleetConfig]:
+    """One simulated fleet per protocol, a quarter of the bracelets each."""
+    from geosentinel.sim.fleet import FleetConfig, demo_unique_ids
+
+    ids = demo_unique_ids(devices)
+    configs = []
+    for offset, protocol in enumerate(DEMO_MODELS):
+        config = FleetConfig(
+            protocol=protocol, osmand_url=f"http://{host}:{osmand_port}", tcp_host=host,
+            unique_ids=ids[offset :: len(DEMO_MODELS)], interval_s=10.0, seed=offset,
+            truth_path=data_dir / f"simulator-truth-{protocol}.jsonl",
+            sos_per_hour=60.0 / devices,  # about one SOS a minute across the fleet, so the demo shows alerts
+        )  # fmt: skip
+        if config.unique_ids:
+            configs.append(config)
+    return configs
+
+
 async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osmand_port: int) -> None:
-    from geosentinel.sim.fleet import FleetConfig, demo_unique_ids, run_fleet
+    from geosentinel.sim.fleet import run_fleet, safe_zones
 
     console = Console(soft_wrap=True)  # long lines (the curl command) must stay copy-pasteable
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{data_dir.resolve() / 'geosentinel.db'}"
+    configs = demo_fleets(devices, host, osmand_port, data_dir)
+    zones = {uid: zone for config in configs for uid, zone in safe_zones(config).items()}
     store = await asyncio.to_thread(open_store, db_url)
     try:
-        credentials = await asyncio.to_thread(seed, store, devices, data_dir / "demo-credentials.json")
+        credentials = await asyncio.to_thread(seed, store, devices, data_dir / "demo-credentials.json", zones)
     finally:
         await asyncio.to_thread(store.close)
     ready = asyncio.Event()
@@ -97,17 +133,7 @@ async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osma
         await server  # surfaces the start-up error
         return
     _print_banner(console, credentials, host, http_port, osmand_port, data_dir)
-    ids = demo_unique_ids(devices)
-    fleets = []
-    for offset, protocol in enumerate(DEMO_MODELS):
-        fleet_config = FleetConfig(
-            protocol=protocol, osmand_url=f"http://{host}:{osmand_port}", tcp_host=host,
-            unique_ids=ids[offset :: len(DEMO_MODELS)], interval_s=10.0, seed=offset,
-            truth_path=data_dir / f"simulator-truth-{protocol}.jsonl",
-            sos_per_hour=60.0 / devices,  # about one SOS a minute across the fleet, so the demo shows alerts
-        )  # fmt: skip
-        if fleet_config.unique_ids:
-            fleets.append(asyncio.create_task(run_fleet(fleet_config)))
+    fleets = [asyncio.create_task(run_fleet(config)) for config in configs]
     try:
         await server
     finally:

@@ -194,10 +194,24 @@ def geofence_step(
     events: list[Event] = []
     for relation in relations:
         fence = relation.fence
-        side = classify(relation.distance_m, uncertainty_m, margin_m)
+        distance = relation.distance_m
+        # classify(), inlined: this loop runs for every fence near every fix (see bench/geofence.py).
+        if distance - uncertainty_m > margin_m:
+            side: Side | None = "outside"
+        elif distance < 0 and distance + uncertainty_m < margin_m:
+            side = "inside"
+        else:
+            side = None
         old = before.get(fence.id)
-        if old is None and fence.kind == "danger" and side != "inside":
-            continue  # out of a danger zone it was not in, as with every far-away one: nothing to keep
+        if old is None:
+            if fence.kind == "danger" and side != "inside":
+                continue  # out of a danger zone it was not in, as with every far-away one: nothing to keep
+        elif old.kind == fence.kind and old.pending == 0 and (side is None or side == old.status):
+            # The common case, settled and unchanged: keep the track; only a confirmed violation whose
+            # event the schedule held back may alert now.
+            if side is None or old.alerted or side != VIOLATING_SIDE[fence.kind]:
+                tracks[fence.id] = old
+                continue
         track, alert = _advance(old, fence.kind, side, time, non_cell, params)
         if track is None:
             continue

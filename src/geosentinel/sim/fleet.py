@@ -223,6 +223,12 @@ def _make_bracelets(config: FleetConfig, sim_start: datetime) -> list[Bracelet]:
     return bracelets
 
 
+def safe_zones(config: FleetConfig) -> dict[str, tuple[float, float, float]]:
+    """Each bracelet's home safe zone (lat, lon, radius m), as the fleet will simulate its wearer."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)  # the wearer (home, zone) does not depend on the start
+    return {b.unique_id: b.safe_zone for b in _make_bracelets(config, start)}
+
+
 def _client(config: FleetConfig) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     # trust_env=False: the target is our own service, never reached through an environment proxy.

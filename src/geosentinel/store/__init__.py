@@ -11,7 +11,10 @@ def open_store(url: str, migrate: bool = True) -> Store:
     if url.startswith("sqlite:"):
         from geosentinel.store.sqlite import SqliteStore
 
-        store = SqliteStore(url)
+        try:
+            store = SqliteStore(url)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from exc
     elif url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
         from geosentinel.store.postgres import PostgresStore
 
