@@ -84,6 +84,66 @@ def tcp_section(path: Path) -> list[str]:
     ]
 
 
+def geofence_section(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    runs = ", ".join(f"{v:,.0f}" for v in d["fixes_per_s_runs"])
+    shapes = ", ".join(f"{k} {v:,}" for k, v in d["fence_shapes"].items())
+    kinds = ", ".join(f"{k} {v:,}" for k, v in d["fence_kinds"].items())
+    return [
+        "",
+        "## Geofence evaluation",
+        "",
+        f"`bench/geofence.py`: {d['fences']:,} fences ({shapes}; {kinds}) over Marseille and Aix, indexed in "
+        f"{d['build_s']:.1f} s; {d['fixes']:,} fixes in batches of {d['batch']:,} as the pipeline runs them, "
+        f"{d['relations_per_fix']:.2f} fences per fix on average. One process, one core.",
+        "",
+        "| fixes/s: index + distances | fixes/s: + hysteresis detector | runs (full) |",
+        "|---|---|---|",
+        f"| {d['relations_only_per_s']:,.0f} | {d['fixes_per_s_median']:,.0f} | {runs} |",
+        "",
+        "Target (issue 4): ≥ 50,000 fixes/s per core against 100,000 fences.",
+    ]
+
+
+def detection_section(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    run = d.get("run", {})
+    rows = []
+    for k in d["kinds"]:
+        recall = "–" if k["recall"] is None else f"{100 * k['recall']:.2f} %"
+        p95 = "–" if k["latency_p95_s"] is None else f"{k['latency_p95_s']:.0f}"
+        rows.append(f"| {k['kind']} | {k['detection_kind']} | {k['truth']} | {k['masked']} | {k['detected']} "
+                    f"| {recall} | {p95} |")  # fmt: skip
+    false_rows = [
+        f"| {kind} | {v['count']} | {v['per_wearer_day']:.3f} |" for kind, v in d["false_alerts"].items()
+    ]
+    checks = [f"- {'met' if c['ok'] else '**not met**'}: {c['name']} = {c['value']} (target {c['target']})"
+              for c in d["acceptance"]]  # fmt: skip
+    return [
+        "",
+        "## Detection against the simulator's truth",
+        "",
+        f"`geosentinel simulate-days --wearers {run.get('wearers')} --days {run.get('days')} --seed "
+        f"{run.get('seed')}`: {d['wearer_days']:g} wearer-days ({run.get('readings', 0):,} readings) through "
+        "the OsmAnd decoder, the pipeline, its detectors and the SQLite store, on a simulated clock; "
+        "scored by `sim/scoring.py` (rules in docs/detection-scoring.md).",
+        "",
+        "| truth | detected as | truth | not scorable | detected | recall | p95 latency s |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "| false alerts | count | per wearer-day |",
+        "|---|---|---|",
+        *false_rows,
+        "",
+        *checks,
+    ]
+
+
 def main() -> None:
     results = [json.loads(Path(p).read_text()) for p in sys.argv[1:]]
     args = results[0]["args"]
@@ -130,6 +190,8 @@ def main() -> None:
         store_ok = "met" if m["store_vs_raw"] >= TARGET_STORE_RATIO else "**not met**"
         lines.append(f"- {r['backend']}: HTTP target {http_ok}; store-path target {store_ok}.")
     lines += decode_section(Path("var/bench/decode.json")) + tcp_section(Path("var/bench/tcp.json"))
+    lines += geofence_section(Path("var/bench/geofence.json"))
+    lines += detection_section(Path("var/bench/detection.json"))
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists():
         lines += ["", notes.read_text().strip(), ""]

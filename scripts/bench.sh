@@ -19,5 +19,10 @@ done
 .venv/bin/python bench/decode.py --runs "$((RUNS + 2))" --out var/bench/decode.json
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 .venv/bin/python bench/tcp_load.py --devices 10000 --interval 0.5 --runs "$RUNS" --out var/bench/tcp.json
+.venv/bin/python bench/geofence.py --fences 100000 --fixes 200000 --runs "$((RUNS + 2))" --out var/bench/geofence.json
+# Detection scored over simulated wearer-days (40 wearers x 5 days), through the real pipeline and store.
+rm -f var/bench/days.db var/bench/days.db-wal var/bench/days.db-shm
+.venv/bin/geosentinel simulate-days --db "sqlite:///var/bench/days.db?synchronous=normal" \
+  --truth var/bench/days-truth.jsonl --wearers 40 --days 5 --seed 1 --report var/bench/detection.json
 .venv/bin/python bench/report.py var/bench/sqlite.json var/bench/postgres.json
 echo "wrote docs/benchmarks.md"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,6 +390,9 @@ def simulate_days(
     wearers: Annotated[int, typer.Option(min=1, max=2000)] = 40,
     days: Annotated[float, typer.Option(min=0.01, help="Simulated days per wearer.")] = 5.0,
     seed: int = 1,
+    report_json: Annotated[
+        Path | None, typer.Option("--report", help="Also write the score as JSON.")
+    ] = None,
 ) -> None:
     """Run simulated wearer-days at full speed through the real pipeline into --db, then score them.
 
@@ -421,8 +425,14 @@ def simulate_days(
         store.close()
     typer.echo(f"{result.readings} readings, {result.wearer_days:g} wearer-days; truth in {truth}")
     typer.echo(report.to_text())
+    if report_json is not None:
+        body = report.to_json() | {
+            "run": {"wearers": wearers, "days": days, "seed": seed, "readings": result.readings}
+        }
+        report_json.write_text(json.dumps(body, indent=2) + "\n")
     typer.echo(
-        f"re-score: geosentinel score --truth {truth} --db {db} --org {ORG_NAME!r} "
+        f"re-score: geosentinel score --truth {shlex.quote(str(truth))} --db {shlex.quote(db)} "
+        f"--org {shlex.quote(ORG_NAME)} "
         f"--wearer-days {result.wearer_days:g} --end {result.end.isoformat()}"
     )
 

@@ -338,3 +338,21 @@ def test_restart_changes_nothing() -> None:
         utc(2026, 6, 10, 10, 0),
         utc(2026, 6, 10, 13, 30),
     ]
+
+
+def test_time_the_platform_was_down_does_not_count_as_stillness() -> None:
+    """Nobody could see whether the wearer moved while the service was down."""
+    start = utc(2026, 6, 10, 7, 0)  # 09:00 in Paris
+    state = None
+    for r in (walked(start, 500), beat(start + timedelta(minutes=5))):
+        state, _ = INACTIVITY.on_reading(state, r, r.received_at, PROFILE)
+    restart = utc(2026, 6, 10, 9, 30)
+    for t in every(restart, BEAT, utc(2026, 6, 10, 10, 5)):
+        state, _ = INACTIVITY.on_reading(state, beat(t), t, PROFILE)
+    at = utc(2026, 6, 10, 10, 5)  # 3 h after the last activity, but only 35 min after the restart
+    assert INACTIVITY.on_tick(state, at, DEVICE, PROFILE)[1] != []
+    assert INACTIVITY.on_tick(state, at, DEVICE, PROFILE, restart)[1] == []
+    later = restart + timedelta(hours=3)
+    for t in every(utc(2026, 6, 10, 10, 10), BEAT, later):
+        state, _ = INACTIVITY.on_reading(state, beat(t), t, PROFILE)
+    assert times(INACTIVITY.on_tick(state, later, DEVICE, PROFILE, restart)[1]) == [later]

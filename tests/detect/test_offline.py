@@ -269,3 +269,20 @@ def test_restart_changes_nothing() -> None:
     steps = with_sweeps([*first, *second], second[-1].received_at + timedelta(minutes=3))
     events = assert_restart_invariant(OFFLINE, steps)
     assert kinds(events) == [EventKind.OFFLINE, EventKind.BACK_ONLINE, EventKind.OFFLINE]
+
+
+def test_time_the_platform_was_down_does_not_make_devices_offline() -> None:
+    """After an outage of the service, a device gets its full allowance from the restart."""
+    state = None
+    for r in arrivals([30.0] * 5):
+        state, _ = OFFLINE.on_reading(state, r, r.received_at, PROFILE)
+    last = T0 + timedelta(seconds=150)
+    restart = last + timedelta(hours=2)
+    # Without knowing when the service came back, two hours of silence look like a dead device...
+    assert [e.kind for e in OFFLINE.on_tick(state, restart + SWEEP, DEVICE, PROFILE)[1]] == [
+        EventKind.OFFLINE
+    ]
+    # ... but the service was not listening: only silence after the restart counts (1.5 x 30 s).
+    assert OFFLINE.on_tick(state, restart + timedelta(seconds=40), DEVICE, PROFILE, restart)[1] == []
+    late = OFFLINE.on_tick(state, restart + timedelta(seconds=50), DEVICE, PROFILE, restart)[1]
+    assert [e.kind for e in late] == [EventKind.OFFLINE]

@@ -105,6 +105,13 @@ def test_geofence_api_validates_and_lists_geojson(service: Service, tenant: Tena
         "properties": {"name": "X", "radius_m": 5, "wearer_id": "nobody"},
     }
     assert httpx.post(url, json=stranger, headers=_headers(tenant), timeout=5).status_code == 404
+    bad_days = {
+        "name": "Night",
+        "radius_m": 100,
+        "schedule": [{"days": [7], "start": "21:00", "end": "07:00"}],
+    }
+    body = {"type": "Feature", "geometry": created["geometry"], "properties": bad_days}
+    assert httpx.post(url, json=body, headers=_headers(tenant), timeout=5).status_code == 422
     fence_url = f"{url}/{created['id']}"
     assert httpx.delete(fence_url, headers=_headers(tenant), timeout=5).status_code == 204
     assert httpx.get(fence_url, headers=_headers(tenant), timeout=5).status_code == 404

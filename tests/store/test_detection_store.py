@@ -44,7 +44,9 @@ def test_geofences_round_trip_scoped_and_revisioned(store: Store) -> None:
     assert store.geofence(Scope(other_org), home.id) is None  # another tenant never sees it
     assert [f.name for f in store.geofences(Scope(org_id))] == ["Canal", "Home"]
     assert [f.name for f in store.geofences(Scope(org_id), wearer_id)] == ["Canal", "Home"]
-    assert [f.name for f in store.geofences(Scope(org_id, frozenset()))] == []  # family with no wearer
+    family = Scope(org_id, frozenset())  # a family member linked to no wearer: the org-wide fences only
+    assert [f.name for f in store.geofences(family)] == ["Canal"]
+    assert store.geofence(family, home.id) is None
     assert len(store.all_geofences()) == 3
     revision = store.geofences_revision()
     assert not store.delete_geofence(Scope(other_org), home.id)

@@ -88,8 +88,16 @@ class TickDetector(Protocol[S]):
     ) -> tuple[S, list[Event]]: ...
 
     def on_tick(
-        self, state: S | None, now: datetime, device: Device, profile: WearerProfile
-    ) -> tuple[S | None, list[Event]]: ...
+        self,
+        state: S | None,
+        now: datetime,
+        device: Device,
+        profile: WearerProfile,
+        listening_since: datetime | None = None,
+    ) -> tuple[S | None, list[Event]]:
+        """``listening_since``: when the platform started receiving; silence before it (the platform
+        was down, not the device) does not count."""
+        ...
 
 
 def event(

@@ -76,14 +76,21 @@ class InactivityDetector:
         ), []
 
     def on_tick(
-        self, state: InactivityState | None, now: datetime, device: Device, profile: WearerProfile
+        self,
+        state: InactivityState | None,
+        now: datetime,
+        device: Device,
+        profile: WearerProfile,
+        listening_since: datetime | None = None,
     ) -> tuple[InactivityState | None, list[Event]]:
         if state is None or state.alerted or not in_day_hours(now, profile):
             return state, []
         if now - state.rhythm.last_arrival > SILENT_FACTOR * silence_limit(state.rhythm, profile, device):
             return state, []
         limit = timedelta(hours=profile.inactivity_hours)
-        inactive = day_hours_between(state.last_activity, now, profile, limit)
+        # Time the platform was down does not count: nobody could see whether the wearer moved.
+        since = state.last_activity if listening_since is None else max(state.last_activity, listening_since)
+        inactive = day_hours_between(since, now, profile, limit)
         if inactive < limit:
             return state, []
         alert = event(

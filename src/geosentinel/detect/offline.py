@@ -99,12 +99,21 @@ class OfflineDetector:
         return new, [_back_online(state, reading, now)]
 
     def on_tick(
-        self, state: OfflineState | None, now: datetime, device: Device, profile: WearerProfile
+        self,
+        state: OfflineState | None,
+        now: datetime,
+        device: Device,
+        profile: WearerProfile,
+        listening_since: datetime | None = None,
     ) -> tuple[OfflineState | None, list[Event]]:
         if state is None or state.offline:
             return state, []
         rhythm = state.rhythm
-        if now - rhythm.last_arrival <= silence_limit(rhythm, profile, device):
+        # While the platform itself was down, devices were not silent: it was not listening.
+        silent_since = (
+            rhythm.last_arrival if listening_since is None else max(rhythm.last_arrival, listening_since)
+        )
+        if now - silent_since <= silence_limit(rhythm, profile, device):
             return state, []
         offline = event(
             device,

@@ -107,10 +107,12 @@ class Pipeline:
         self._sweep_interval_s = sweep_interval_s
         self._refresh_interval_s = refresh_interval_s
         self._fences_revision: tuple[int, int] | None = None
+        self._listening_since: datetime | None = None
 
     async def prepare(self) -> None:
         """Load what detection needs before the first message: fences, and every known device's state
         and profile (so a device that went silent before a restart is still swept)."""
+        self._listening_since = self.clock.now()
         await self.refresh_fences()
         known = await asyncio.to_thread(self.store.devices_with_state)
         self._states.preload(state for _, state in known)
@@ -159,7 +161,8 @@ class Pipeline:
 
     async def sweep_now(self) -> None:
         """Run the time-driven detectors (offline, inactivity) once and commit what they found."""
-        result = sweep(self.clock.now(), self._devices, self._states, self.context.profiles)
+        now = self.clock.now()
+        result = sweep(now, self._devices, self._states, self.context.profiles, self._listening_since)
         if not result.events and not result.memories:
             return
         self._states.apply(result.memories)

@@ -167,8 +167,18 @@ def process(
     return StageResult(readings, events, updated)
 
 
-def sweep(now: datetime, devices: dict[str, Device], states: DeviceStates, profiles: Profiles) -> StageResult:
-    """Run the time-driven detectors over every known device at ``now``."""
+def sweep(
+    now: datetime,
+    devices: dict[str, Device],
+    states: DeviceStates,
+    profiles: Profiles,
+    listening_since: datetime | None = None,
+) -> StageResult:
+    """Run the time-driven detectors over every known device at ``now``.
+
+    ``listening_since``: when the service started; a device is not silent for the time the service
+    itself was down.
+    """
     events: list[Event] = []
     updated: dict[str, Memory] = {}
     for device_id, memory in states.items():
@@ -180,7 +190,9 @@ def sweep(now: datetime, devices: dict[str, Device], states: DeviceStates, profi
         for detector in TICK_DETECTORS:
             before = detectors.get(detector.name)
             try:
-                after, found = detector.on_tick(before, now, device, profiles.get(device.wearer_id))
+                after, found = detector.on_tick(
+                    before, now, device, profiles.get(device.wearer_id), listening_since
+                )
             except Exception:
                 log.exception("detector %s failed on the sweep of device %s", detector.name, device.unique_id)
                 continue

@@ -274,14 +274,13 @@ class SqlStore:
 
     def geofences(self, scope: Scope, wearer_id: str | None = None) -> list[Fence]:
         g = schema.geofences
-        query = _scoped(sa.select(g), g, scope)
+        query = _fences_in(scope)
         if wearer_id is not None:
             query = query.where(sa.or_(g.c.wearer_id == wearer_id, g.c.wearer_id.is_(None)))
         return [_fence(r) for r in self._read(query.order_by(g.c.name, g.c.id))]
 
     def geofence(self, scope: Scope, fence_id: str) -> Fence | None:
-        g = schema.geofences
-        row = self._read_one(_scoped(sa.select(g), g, scope).where(g.c.id == fence_id))
+        row = self._read_one(_fences_in(scope).where(schema.geofences.c.id == fence_id))
         return None if row is None else _fence(row)
 
     def delete_geofence(self, scope: Scope, fence_id: str) -> bool:
@@ -390,6 +389,15 @@ def _scoped(query: SelectT, table: sa.Table, scope: Scope) -> SelectT:
     if scope.wearer_ids is not None:
         column = table.c.id if table.name == "wearers" else table.c.wearer_id
         query = query.where(column.in_(sorted(scope.wearer_ids)))
+    return query
+
+
+def _fences_in(scope: Scope) -> sa.Select[tuple[object, ...]]:
+    """Fences a caller may see: a family member sees their wearers' and the organisation-wide ones."""
+    g = schema.geofences
+    query = sa.select(g).where(g.c.org_id == scope.org_id)
+    if scope.wearer_ids is not None:
+        query = query.where(sa.or_(g.c.wearer_id.in_(sorted(scope.wearer_ids)), g.c.wearer_id.is_(None)))
     return query
 
 

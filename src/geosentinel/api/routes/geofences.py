@@ -9,7 +9,7 @@ a couple of seconds.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, HTTPException, Response
@@ -22,8 +22,13 @@ from geosentinel.model import Role
 router = APIRouter(prefix="/geofences", tags=["geofences"])
 
 
+Weekday = Annotated[int, Field(ge=0, le=6)]
+
+
 class WindowIn(BaseModel):
-    days: list[int] = Field(default=[0, 1, 2, 3, 4, 5, 6], description="0 = Monday … 6 = Sunday")
+    days: list[Weekday] = Field(
+        default=[0, 1, 2, 3, 4, 5, 6], min_length=1, max_length=7, description="0 = Monday … 6 = Sunday"
+    )
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])
     end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["07:00"])
 
@@ -89,7 +94,10 @@ async def create_geofence(body: FeatureIn, store: StoreDep, caller: CallerDep) -
         raise HTTPException(404, f"no wearer {props.wearer_id}")
     schedule = None
     if props.schedule is not None:
-        schedule = msgspec.convert({"windows": [w.model_dump() for w in props.schedule]}, Schedule)
+        try:
+            schedule = msgspec.convert({"windows": [w.model_dump() for w in props.schedule]}, Schedule)
+        except msgspec.ValidationError as exc:
+            raise HTTPException(422, f"invalid schedule: {exc}") from exc
     fence = await asyncio.to_thread(
         store.create_geofence,
         caller.scope.org_id,
