@@ -49,16 +49,9 @@ import numpy as np
 import shapely
 
 from geosentinel.detect.base import WearerProfile
-from geosentinel.detect.fences import (
-    METRES_PER_DEGREE,
-    Fence,
-    FenceIndex,
-    FixQuery,
-    Relation,
-    Schedule,
-    Window,
-)
+from geosentinel.detect.fences import METRES_PER_DEGREE, Fence, FenceIndex, FixQuery, Relation
 from geosentinel.detect.geofence import GeofenceState, geofence_step
+from geosentinel.detect.schedule import Schedule, Window
 from geosentinel.model import Device, DeviceMessage, Event, Reading
 
 LAT = (43.20, 43.60)

@@ -16,7 +16,8 @@ import msgspec
 import typer
 
 from geosentinel.auth import WeakPassword, hash_password, new_token
-from geosentinel.detect.fences import Schedule, validate_fence_geometry
+from geosentinel.detect.fences import validate_fence_geometry
+from geosentinel.detect.schedule import Schedule
 from geosentinel.model import Locale, Region, Role
 from geosentinel.protocols import DEVICE_PROTOCOLS
 from geosentinel.protocols.base import DecodeError

@@ -15,21 +15,16 @@ from hypothesis import strategies as st
 
 from geosentinel.detect import fences as fences_module
 from geosentinel.detect.fences import (
-    CELL_M,
-    GPS_DEFAULT_M,
     MAX_NEAR_M,
     MAX_VERTICES,
     METRES_PER_DEGREE,
-    WIFI_M,
     Fence,
     FenceIndex,
     FixQuery,
-    Schedule,
-    Window,
-    position_uncertainty_m,
-    schedule_active,
     validate_fence_geometry,
 )
+from geosentinel.detect.schedule import Schedule, Window, schedule_active
+from geosentinel.detect.uncertainty import CELL_M, GPS_DEFAULT_M, WIFI_M, position_uncertainty_m
 from geosentinel.model import CellTower, DeviceMessage
 from geosentinel.pipeline.fixfilter import distance_m
 

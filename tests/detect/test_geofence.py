@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geosentinel.detect.base import WearerProfile
-from geosentinel.detect.fences import METRES_PER_DEGREE, Fence, FenceIndex, FixQuery, Schedule, Window
+from geosentinel.detect.fences import METRES_PER_DEGREE, Fence, FenceIndex, FixQuery
 from geosentinel.detect.geofence import (
     GEOFENCE,
     FenceTrack,
@@ -24,6 +24,7 @@ from geosentinel.detect.geofence import (
     classify,
     geofence_step,
 )
+from geosentinel.detect.schedule import Schedule, Window
 from geosentinel.model import Device, DeviceMessage, Event, EventKind, Reading
 
 DEVICE = Device("dev-1", "org-1", "w-1", "860000000000001", "watch")

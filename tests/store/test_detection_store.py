@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from geosentinel.alerts.engine import OPENS_ALERT
-from geosentinel.detect.fences import Schedule, Window
+from geosentinel.detect.schedule import Schedule, Window
 from geosentinel.model import AlertStatus, Device, Event, EventKind, Locale, Region
 from geosentinel.store import Scope, Store
 from geosentinel.store.base import DeviceState, IngestBatch

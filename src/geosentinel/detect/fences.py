@@ -31,22 +31,18 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
 from itertools import pairwise, repeat
 from operator import attrgetter
 from typing import Any, Final, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 import shapely  # type: ignore[import-untyped]  # shapely ships no type information
 
-from geosentinel.model import DeviceMessage
+from geosentinel.detect.schedule import Schedule
 
 FenceKind = Literal["safe", "danger"]
-Source = Literal["gps", "wifi", "cell"]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -63,78 +59,6 @@ MAX_WIDTH_M: Final = 10_000.0
 MAX_SIZE_M: Final = 200_000.0
 # Near the poles cos(latitude) vanishes and the local projection degenerates; nobody is cared for there.
 MAX_LATITUDE: Final = 85.0
-
-
-# -- schedules --------------------------------------------------------------------------------------------
-
-_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-
-
-@cache  # at most 1,440 distinct values; schedules are checked on every violating fix
-def _minute_of_day(hhmm: str) -> int:
-    match = _HHMM.fullmatch(hhmm)
-    if match is None:
-        raise ValueError(f"time {hhmm!r} is not HH:MM between 00:00 and 23:59")
-    return int(match[1]) * 60 + int(match[2])
-
-
-class Window(msgspec.Struct, frozen=True):
-    """Local wall-clock times on some weekdays (0 = Monday … 6 = Sunday) when a fence is watched.
-
-    A window whose end is not after its start runs past midnight (21:00–07:00: "at night"); the hours
-    after midnight belong to the day the window started on, so ``days=(4,)`` 21:00–07:00 is Friday night
-    until Saturday 07:00. ``start == end`` is a full 24 hours from ``start``.
-    """
-
-    days: tuple[int, ...]
-    start: str
-    end: str
-
-    def __post_init__(self) -> None:
-        if not self.days:
-            raise ValueError("a schedule window needs at least one day")
-        for day in self.days:
-            if isinstance(day, bool) or not 0 <= day <= 6:
-                raise ValueError(f"day {day!r} is not 0 (Monday) … 6 (Sunday)")
-        _minute_of_day(self.start)
-        _minute_of_day(self.end)
-
-    def covers(self, weekday: int, minute: int) -> bool:
-        """Whether the local time ``minute`` (0…1439) of ``weekday`` falls in this window."""
-        start, end = _minute_of_day(self.start), _minute_of_day(self.end)
-        if start < end:
-            return weekday in self.days and start <= minute < end
-        started_today = weekday in self.days and minute >= start
-        started_yesterday = (weekday - 1) % 7 in self.days and minute < end
-        return started_today or started_yesterday
-
-
-class Schedule(msgspec.Struct, frozen=True):
-    """When a fence is watched, in the organisation's local wall-clock time.
-
-    Wall-clock semantics across daylight-saving changes, as a caregiver reads a schedule: on the
-    spring-forward night the skipped hour never happens (a 02:00–03:00 window is not active at all, a
-    21:00–07:00 window lasts 9 real hours); on the fall-back night the repeated hour happens twice (a
-    02:00–03:00 window is active for two real hours).
-    """
-
-    windows: tuple[Window, ...]
-
-    def __post_init__(self) -> None:
-        if not self.windows:
-            raise ValueError("a schedule needs at least one window (no schedule means always active)")
-
-    def active(self, at: datetime, tz: ZoneInfo) -> bool:
-        if at.tzinfo is None:
-            raise ValueError("schedule times must be timezone-aware")
-        local = at.astimezone(tz)
-        weekday, minute = local.weekday(), local.hour * 60 + local.minute
-        return any(window.covers(weekday, minute) for window in self.windows)
-
-
-def schedule_active(schedule: Schedule | None, at: datetime, tz: ZoneInfo) -> bool:
-    """Whether a fence with this schedule is watched at ``at`` (no schedule: always)."""
-    return schedule is None or schedule.active(at, tz)
 
 
 # -- fences -----------------------------------------------------------------------------------------------
@@ -516,55 +440,6 @@ def validate_fence_geometry(
         if not shapely.is_valid(shapes.area[0]):
             reason = _invalid_reason(shapes.area[0], float(shapes.lat0[0]), float(shapes.lon0[0]))
             raise ValueError(f"invalid {parsed.name}: {reason}")
-
-
-# -- positions --------------------------------------------------------------------------------------------
-
-# How far from the reported position the wearer may really be (metres), when the device gives no accuracy.
-GPS_BASE_M: Final = 10.0  # a consumer GNSS receiver's error floor under open sky
-GPS_PER_HDOP_M: Final = 5.0  # ~ the receiver's range error, multiplied by the geometry's dilution (HDOP)
-GPS_DEFAULT_M: Final = 15.0  # a GPS fix with no HDOP: a typical outdoor fix
-WIFI_M: Final = 60.0  # Wi-Fi positioning in a town: tens of metres, up to ~100
-CELL_M: Final = 800.0  # cell-tower (LBS) positioning: hundreds of metres in town, kilometres outside
-# A reported accuracy this coarse can only come from Wi-Fi or the cell network.
-WIFI_GRADE_M: Final = 50.0
-CELL_GRADE_M: Final = 300.0
-# Names devices and decoders use for where a position came from (extras["position_source"]).
-_SOURCES: Final[dict[str, Source]] = {
-    "gps": "gps",
-    "gnss": "gps",
-    "wifi": "wifi",
-    "cell": "cell",
-    "lbs": "cell",
-}
-
-
-def _grade(accuracy_m: float) -> Source:
-    """The source a reported accuracy implies: nothing but the cell network is that coarse, and so on."""
-    if accuracy_m >= CELL_GRADE_M:
-        return "cell"
-    return "wifi" if accuracy_m >= WIFI_GRADE_M else "gps"
-
-
-def position_uncertainty_m(message: DeviceMessage) -> tuple[float, Source]:
-    """How far (metres) the wearer may be from the message's position, and how it was obtained.
-
-    The device's own accuracy wins when it gives one (0 means "unknown" on some devices); otherwise it is
-    estimated from what the message says about the fix. ``extras["position_source"]`` names the source
-    when the decoder knows it; else a coarse accuracy implies Wi-Fi (≥ 50 m) or cell (≥ 300 m) positioning.
-    """
-    raw = message.extras.get("position_source") if message.extras else None
-    declared = _SOURCES.get(raw.lower()) if isinstance(raw, str) else None
-    accuracy = message.accuracy_m
-    if accuracy is not None and math.isfinite(accuracy) and accuracy > 0:
-        return accuracy, declared if declared is not None else _grade(accuracy)
-    if declared == "cell" or (declared is None and message.valid is False and message.cells):
-        return CELL_M, "cell"
-    if declared == "wifi":
-        return WIFI_M, "wifi"
-    if message.hdop is not None and math.isfinite(message.hdop) and message.hdop > 0:
-        return GPS_BASE_M + GPS_PER_HDOP_M * message.hdop, "gps"
-    return GPS_DEFAULT_M, "gps"
 
 
 # -- the index --------------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ from typing import ClassVar, Final, Literal
 import msgspec
 
 from geosentinel.detect.base import WearerProfile, event
-from geosentinel.detect.fences import FenceKind, Relation, position_uncertainty_m, schedule_active
+from geosentinel.detect.fences import FenceKind, Relation
+from geosentinel.detect.schedule import schedule_active
+from geosentinel.detect.uncertainty import position_uncertainty_m
 from geosentinel.model import Event, EventKind, Reading
 
 Side = Literal["inside", "outside"]

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from geosentinel.detect.fences import Fence, FenceKind, Schedule
+from geosentinel.detect.fences import Fence, FenceKind
+from geosentinel.detect.schedule import Schedule
 from geosentinel.model import (
     Alert,
     AlertStatus,

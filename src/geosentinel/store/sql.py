@@ -12,7 +12,8 @@ import msgspec
 import orjson
 import sqlalchemy as sa
 
-from geosentinel.detect.fences import Fence, FenceKind, Schedule
+from geosentinel.detect.fences import Fence, FenceKind
+from geosentinel.detect.schedule import Schedule
 from geosentinel.model import (
     Alert,
     AlertStatus,

@@ -16,7 +16,8 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
-from geosentinel.detect.fences import Fence, Schedule, validate_fence_geometry
+from geosentinel.detect.fences import Fence, validate_fence_geometry
+from geosentinel.detect.schedule import Schedule
 from geosentinel.model import Role
 
 router = APIRouter(prefix="/geofences", tags=["geofences"])
