@@ -331,3 +331,52 @@ def test_duplicate_does_not_feed_the_baseline() -> None:
 def test_restart_with_a_baseline_changes_nothing() -> None:
     steps = [*steady(26, 60, per_hour=2), *later(26, 90, 93, 60, 60, 92, 94)]
     assert len(assert_restart_invariant(VITALS, steps, stride=5)) == 2
+
+
+# --- the baseline is a resting heart rate ---------------------------------------------------------------
+
+
+def walking(hours: float, *values: float, speed_kmh: float = 4.0) -> list[Reading]:
+    """Heart rates measured while walking (with a good fix and a walking speed)."""
+    return [
+        reading(
+            T0 + timedelta(hours=hours, minutes=2 * i),
+            heart_rate_bpm=v,
+            latitude=43.3,
+            longitude=5.37,
+            speed_kmh=speed_kmh,
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def test_a_walk_raises_the_heart_rate_without_alerting() -> None:
+    events = events_of(VITALS, [*steady(30, 60), *walking(30, 95, 98, 100, 99)])
+    assert events == []
+
+
+def test_steps_count_as_activity_too() -> None:
+    walk = [
+        reading(T0 + timedelta(hours=30, minutes=2 * i), heart_rate_bpm=v, steps=100 * (i + 1))
+        for i, v in enumerate((95, 98, 100, 99))
+    ]
+    assert events_of(VITALS, [*steady(30, 60), *walk]) == []
+
+
+def test_the_same_heart_rate_at_rest_after_recovery_alerts() -> None:
+    rest_after_walk = later(30 + 20 / 60, 95, 96)  # 12 minutes after the last walking reading
+    events = events_of(VITALS, [*steady(30, 60), *walking(30, 95, 98, 100, 99), *rest_after_walk])
+    assert [(e.details["reason"], e.details["value"]) for e in events] == [("baseline", 96.0)]
+
+
+def test_walking_readings_do_not_feed_the_resting_baseline() -> None:
+    state = None
+    for r in [*steady(30, 60), *walking(30, *([110.0] * 30))]:
+        state, _ = VITALS.on_reading(state, r, r.received_at, PROFILE)
+    assert state is not None and state.baseline.baseline_bpm == 60.0
+    assert state.baseline.total_bpm / max(state.baseline.count, 1) <= 60.0
+
+
+def test_fixed_limits_still_apply_while_walking() -> None:
+    events = events_of(VITALS, [*steady(30, 60), *walking(30, 130, 135)])
+    assert [(e.details["reason"], e.details["value"]) for e in events] == [("limit", 135.0)]

@@ -246,6 +246,6 @@ def test_a_perfect_platform_scores_full_marks_and_a_simple_one_is_close() -> Non
     report = score(incidents, alarms + exits, wearer_days=6.0)
     for kind in ("sos", "fall", "geofence_exit"):
         found = report.kind(kind)
-        assert found is not None and found.truth >= 3 and found.recall == 1.0
+        assert found is not None and found.truth >= 2 and found.recall == 1.0  # a few of each in 6 days
     assert report.false_count("geofence_exit") == 0
     assert report.false_count("sos") == report.false_count("fall") == 0

@@ -67,8 +67,10 @@ Status = Literal["unknown", "inside", "outside"]
 class GeofenceParams:
     """How sure the detector must be before it alerts (see the module for how each is used)."""
 
-    # Beyond the fix's own uncertainty, how far past the boundary a fix must be to count as outside.
-    margin_m: float = 25.0
+    # Beyond the fix's own uncertainty, how far past the boundary a fix must be to count as outside. Chosen
+    # on 200 simulated wearer-days (seed 1): 25 m missed short exits 50-60 m deep (recall 99.4 %), 15 m
+    # caught them with the same single false alert; 10 m gained nothing more.
+    margin_m: float = 15.0
     confirm_fixes: int = 3
     # ... or at least 2 violating fixes this far apart (devices reporting every few minutes).
     dwell: timedelta = timedelta(seconds=60)

@@ -46,6 +46,7 @@ AlarmKind = Literal["sos", "fall", "removed"]
 PositionSource = Literal["gps", "cell"]
 
 LOW_BATTERY_PCT = 15.0
+OFF_CHARGER_AFTER_FAULT = timedelta(minutes=45)
 MIN_WALK_M = 300.0
 MAX_WALK_M = 1500.0
 MIN_WANDER_M = 1500.0
@@ -406,6 +407,8 @@ class Bracelet:
         self._battery = rng.uniform(40.0, 100.0)
         self._battery_time = start
         self._fast_drain: tuple[float, datetime] | None = None  # (extra %/h, since) of a battery fault
+        # After a faulty discharge the bracelet stays off its charger until someone notices the alert.
+        self._off_charger_until: datetime | None = None
         self._steps = 0.0
         self._steps_time = start
         self._steps_reset = _next_local(start, 0)  # the pedometer restarts at local midnight
@@ -463,7 +466,10 @@ class Bracelet:
         return self._true_state(_as_utc(t))[0]
 
     def is_charging(self, t: datetime) -> bool:
-        return self._in_charge_window(_as_utc(t)) and self._walk is None and self._fast_drain is None
+        t = _as_utc(t)
+        if self._off_charger_until is not None and t < self._off_charger_until:
+            return False
+        return self._in_charge_window(t) and self._walk is None and self._fast_drain is None
 
     def step(self, now: datetime) -> list[Report]:
         """Advance the simulation to ``now`` and return the reports due meanwhile, in time order."""
@@ -737,7 +743,10 @@ class Bracelet:
         details: dict[str, Any] = {"threshold_pct": LOW_BATTERY_PCT, "injected": self._fast_drain is not None}
         if self._fast_drain is not None:
             details["fault_since"] = _iso(self._fast_drain[1])
-        # The fault is one bad discharge: back to the normal drain once the threshold is crossed.
+        # The fault is one bad discharge: back to the normal drain once the threshold is crossed. It went
+        # unnoticed (that is the point of the alert), so the bracelet is not on its charger for a while.
+        if self._fast_drain is not None:
+            self._off_charger_until = crossed + OFF_CHARGER_AFTER_FAULT
         self._fast_drain = None
         self._record(crossed, "low_battery", details)
 
