@@ -181,6 +181,47 @@ def wearer_add(org: OrgName, name: Annotated[str, typer.Option()], db: Db = DEFA
     typer.echo(wearer.id)
 
 
+@wearer_app.command("settings")
+def wearer_settings(
+    org: OrgName,
+    wearer: Annotated[str, typer.Option(help="Wearer id.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE override, e.g. heart_rate_max_bpm=110 (repeatable)."),
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="Drop every override (back to the defaults).")] = False,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Show a wearer's detection thresholds, or change them (the service applies them within 30 s)."""
+    from geosentinel.detect.base import profile_from_settings, profile_settings, validate_settings
+
+    store = _store(db)
+    try:
+        scope = Scope(_org_id(store, org))
+        if store.wearer(scope, wearer) is None:
+            raise _fail(f"no wearer {wearer} in {org!r}")
+        timezone, overrides = store.detection_settings([wearer])[wearer]
+        if reset or set_:
+            changed = {} if reset else dict(overrides)
+            for item in set_ or []:
+                key, sep, raw = item.partition("=")
+                if not sep:
+                    raise _fail(f"--set {item!r}: expected KEY=VALUE")
+                try:
+                    changed[key.strip()] = json.loads(raw)
+                except ValueError:
+                    changed[key.strip()] = raw.strip()  # times of day: 07:30
+            try:
+                overrides = validate_settings(changed)
+            except ValueError as exc:
+                raise _fail(str(exc)) from exc
+            store.set_wearer_settings(scope, wearer, overrides)
+        settings = profile_settings(profile_from_settings(timezone, overrides))
+    finally:
+        store.close()
+    typer.echo(json.dumps({"timezone": timezone, "settings": settings, "overrides": overrides}, indent=2))
+
+
 @device_app.command("add")
 def device_add(
     org: OrgName,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,75 @@ def test_decode_prints_json_lines_with_the_documented_fields(db: str) -> None:
     assert message["device_id"] == "123456" and message["time"] == "2013-08-22T13:14:27Z"
     assert message["latitude"] == 60.0 and message["speed_kmh"] == pytest.approx(18.52)
     assert message["alarms"] == ["sos"]
+
+
+def _org_and_wearer(db: str) -> str:
+    gs("org", "create", "Probe", "--region", "eu", "--timezone", "Europe/Paris", "--locale", "fr", db=db)
+    return gs("wearer", "add", "--org", "Probe", "--name", "Jeanne", db=db).stdout.splitlines()[-1]
+
+
+def test_geofence_add_circle_polygon_and_corridor(db: str, tmp_path: Path) -> None:
+    wearer_id = _org_and_wearer(db)
+    home = gs("geofence", "add", "--org", "Probe", "--wearer", wearer_id, "--name", "Home", "--kind", "safe",
+              "--circle", "43.2965,5.3698,200", "--schedule", "21:00-07:00", db=db)  # fmt: skip
+    park = tmp_path / "park.geojson"
+    ring = [[5.37, 43.29], [5.38, 43.29], [5.38, 43.30], [5.37, 43.30], [5.37, 43.29]]
+    park.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
+    gs(
+        "geofence",
+        "add",
+        "--org",
+        "Probe",
+        "--name",
+        "Park",
+        "--kind",
+        "danger",
+        "--geojson",
+        str(park),
+        db=db,
+    )
+    canal = tmp_path / "canal.geojson"
+    canal.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": {
+        "type": "LineString", "coordinates": [[5.36, 43.29], [5.37, 43.30]]}}))  # fmt: skip
+    gs("geofence", "add", "--org", "Probe", "--name", "Canal", "--kind", "danger", "--geojson", str(canal),
+       "--width", "30", db=db)  # fmt: skip
+    listed = json.loads(gs("geofence", "list", "--org", "Probe", db=db).stdout)
+    by_name = {f["properties"]["name"]: f for f in listed["features"]}
+    assert by_name["Home"]["id"] == home.stdout.splitlines()[-1]
+    assert by_name["Home"]["properties"]["radius_m"] == 200
+    assert by_name["Home"]["properties"]["schedule"][0]["start"] == "21:00"
+    assert by_name["Park"]["properties"]["wearer_id"] is None  # organisation-wide
+    assert by_name["Canal"]["properties"]["width_m"] == 30
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--circle", "43.2965,5.3698"), "--circle must be LAT,LON,RADIUS_M"),
+        (("--circle", "43.2965,5.3698,-5"), "radius"),
+        (("--circle", "93.2965,5.3698,50"), "latitude"),
+        ((), "exactly one of --circle"),
+        (("--circle", "43.2965,5.3698,50", "--schedule", "25:00-07:00"), "schedule"),
+        (("--circle", "43.2965,5.3698,50", "--kind", "maybe"), "--kind must be safe or danger"),
+    ],
+)
+def test_geofence_add_refuses_bad_shapes(db: str, args: tuple[str, ...], says: str) -> None:
+    _org_and_wearer(db)
+    result = gs("geofence", "add", "--org", "Probe", "--name", "X", *args, db=db, ok=False)
+    assert result.returncode == 1
+    assert says in result.stderr, result.stderr
+
+
+def test_wearer_settings_show_change_and_reset(db: str) -> None:
+    wearer_id = _org_and_wearer(db)
+    base = ("wearer", "settings", "--org", "Probe", "--wearer", wearer_id)
+    shown = json.loads(gs(*base, db=db).stdout)
+    assert shown["overrides"] == {} and shown["settings"]["heart_rate_max_bpm"] == 120.0
+    changed = json.loads(
+        gs(*base, "--set", "heart_rate_max_bpm=110", "--set", "day_start=07:30", db=db).stdout
+    )
+    assert changed["overrides"] == {"heart_rate_max_bpm": 110, "day_start": "07:30"}
+    assert changed["settings"]["day_start"] == "07:30"
+    refused = gs(*base, "--set", "heart_rate_max_bpm=fast", db=db, ok=False)
+    assert refused.returncode == 1 and "must be a number" in refused.stderr
+    assert json.loads(gs(*base, "--reset", db=db).stdout)["overrides"] == {}

@@ -183,3 +183,21 @@ def test_a_silent_device_goes_offline_and_back(service: Service, tenant: Tenant)
     while _alerts(service, tenant, wearer_id, "offline")[0]["status"] != "resolved":
         assert time.monotonic() < deadline, "back online did not close the offline alert"
         time.sleep(0.2)
+
+
+def test_detection_settings_through_the_api(service: Service, tenant: Tenant) -> None:
+    url = f"{service.api}/api/v1/wearers/{tenant.wearer_id}/detection"
+    shown = httpx.get(url, headers=_headers(tenant), timeout=5).json()
+    assert shown["timezone"] == "Europe/Paris" and shown["settings"]["battery_low_pct"] == 15.0
+    changed = httpx.put(
+        url, json={"battery_low_pct": 25, "day_end": "20:00"}, headers=_headers(tenant), timeout=5
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"]["battery_low_pct"] == 25
+    assert changed.json()["overrides"] == {"battery_low_pct": 25, "day_end": "20:00"}
+    bad = httpx.put(url, json={"battery_low_pct": "low"}, headers=_headers(tenant), timeout=5)
+    assert bad.status_code == 422 and "must be a number" in bad.json()["error"]["message"]
+    nobody = f"{service.api}/api/v1/wearers/nobody/detection"
+    assert httpx.put(nobody, json={}, headers=_headers(tenant), timeout=5).status_code == 404
+    assert httpx.get(nobody, headers=_headers(tenant), timeout=5).status_code == 404
+    assert httpx.put(url, json={}, headers=_headers(tenant), timeout=5).json()["overrides"] == {}

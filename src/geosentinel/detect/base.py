@@ -12,6 +12,7 @@ and bounded (no unbounded history).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -52,20 +53,57 @@ class WearerProfile:
 
 
 SETTABLE = frozenset(f for f in WearerProfile.__dataclass_fields__ if f != "timezone")
+_TIMES = frozenset({"day_start", "day_end"})
+_FLAGS = frozenset({"heart_rate_baseline"})
+_OPTIONAL = frozenset({"expected_interval_s"})
 
 
-def profile_from_settings(timezone: str, settings: Mapping[str, Any]) -> WearerProfile:
-    """The organisation's defaults in its time zone, with the wearer's overrides (unknown keys refused).
+def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a wearer's threshold overrides; returns them as stored (raises ValueError with the reason).
 
-    Times of day are ``"HH:MM"`` strings; everything else is a number or a boolean.
+    Times of day are ``"HH:MM"`` strings, ``heart_rate_baseline`` a boolean, ``expected_interval_s`` a
+    number of seconds (at least 10) or null, everything else a number.
     """
     unknown = set(settings) - SETTABLE
     if unknown:
         raise ValueError(f"unknown detection settings: {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {"timezone": ZoneInfo(timezone)}
+    checked: dict[str, Any] = {}
     for key, value in settings.items():
-        values[key] = time.fromisoformat(value) if key in ("day_start", "day_end") else value
+        if key in _TIMES:
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be a time of day HH:MM")
+            try:
+                time.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(f"{key} must be a time of day HH:MM, not {value!r}") from exc
+        elif key in _FLAGS:
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+        elif value is None and key in _OPTIONAL:
+            pass
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{key} must be a number")
+        elif value < 0 or (key == "expected_interval_s" and value < 10):
+            raise ValueError(f"{key} is out of range: {value}")
+        checked[key] = value
+    return checked
+
+
+def profile_from_settings(timezone: str, settings: Mapping[str, Any]) -> WearerProfile:
+    """The organisation's defaults in its time zone, with the wearer's overrides (see validate_settings)."""
+    values: dict[str, Any] = {"timezone": ZoneInfo(timezone)}
+    for key, value in validate_settings(settings).items():
+        values[key] = time.fromisoformat(value) if key in _TIMES else value
     return WearerProfile(**values)
+
+
+def profile_settings(profile: WearerProfile) -> dict[str, Any]:
+    """Every setting of a profile as JSON-friendly values (what a caregiver sees and may change)."""
+    out: dict[str, Any] = {}
+    for key in sorted(SETTABLE):
+        value = getattr(profile, key)
+        out[key] = value.strftime("%H:%M") if key in _TIMES else value
+    return out
 
 
 class ReadingDetector(Protocol[S]):

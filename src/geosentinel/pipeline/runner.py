@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol
+from zoneinfo import ZoneInfoNotFoundError
 
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.clock import Clock
@@ -31,6 +33,8 @@ from geosentinel.store import Store
 from geosentinel.store.base import IngestBatch
 
 log = logging.getLogger(__name__)
+
+PROFILE_REFRESH_S = 30.0  # how soon a wearer's new thresholds apply
 
 
 class Outcome(IntEnum):
@@ -139,12 +143,15 @@ class Pipeline:
         self._fences_revision = revision
 
     async def _refresh_forever(self) -> None:
-        while True:
+        profiles_every = max(1, round(PROFILE_REFRESH_S / self._refresh_interval_s))
+        for round_number in itertools.count(1):
             await asyncio.sleep(self._refresh_interval_s)
             try:
                 await self.refresh_fences()
+                if round_number % profiles_every == 0:  # thresholds changed through the API or the CLI
+                    await self._load_profiles(self.context.profiles.wearer_ids())
             except Exception:
-                log.exception("refreshing geofences failed")
+                log.exception("refreshing geofences or detection settings failed")
 
     async def _load_profiles(self, wearer_ids: set[str]) -> None:
         if not wearer_ids:
@@ -154,9 +161,13 @@ class Pipeline:
         for wearer_id, (timezone, settings) in found.items():
             try:
                 profiles[wearer_id] = profile_from_settings(timezone, settings)
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, ZoneInfoNotFoundError):
+                # Detection must go on for this wearer whatever is stored: the defaults, not nothing.
                 log.exception("bad detection settings for wearer %s: using the defaults", wearer_id)
-                profiles[wearer_id] = profile_from_settings(timezone, {})
+                try:
+                    profiles[wearer_id] = profile_from_settings(timezone, {})
+                except (ValueError, ZoneInfoNotFoundError):
+                    profiles[wearer_id] = WearerProfile()
         self.context.profiles.update(profiles)
 
     async def sweep_now(self) -> None:

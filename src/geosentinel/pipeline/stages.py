@@ -114,6 +114,9 @@ class Profiles:
     def known(self, wearer_id: str) -> bool:
         return wearer_id in self._profiles
 
+    def wearer_ids(self) -> set[str]:
+        return set(self._profiles)
+
     def update(self, profiles: dict[str, WearerProfile]) -> None:
         self._profiles.update(profiles)
 

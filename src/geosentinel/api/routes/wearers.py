@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query
 
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.schemas import Page, PositionOut, WearerOut
+from geosentinel.detect.base import profile_from_settings, profile_settings, validate_settings
+from geosentinel.model import Role
 
 router = APIRouter(prefix="/wearers", tags=["wearers"])
 
@@ -48,3 +50,32 @@ async def list_positions(
         store.positions, caller.scope, wearer_id, since, until, limit, include_rejected
     )
     return [PositionOut.model_validate(p) for p in positions]
+
+
+@router.get("/{wearer_id}/detection")
+async def get_detection_settings(wearer_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
+    """The wearer's detection thresholds: ``settings`` in force and the ``overrides`` set for them."""
+    if await asyncio.to_thread(store.wearer, caller.scope, wearer_id) is None:
+        raise HTTPException(404, f"no wearer {wearer_id}")
+    timezone, overrides = (await asyncio.to_thread(store.detection_settings, [wearer_id]))[wearer_id]
+    profile = profile_from_settings(timezone, overrides)
+    return {"timezone": timezone, "settings": profile_settings(profile), "overrides": overrides}
+
+
+@router.put("/{wearer_id}/detection")
+async def put_detection_settings(
+    wearer_id: str,
+    store: StoreDep,
+    caller: CallerDep,
+    overrides: Annotated[dict[str, Any], Body(examples=[{"heart_rate_max_bpm": 110, "day_start": "07:30"}])],
+) -> dict[str, Any]:
+    """Replace the wearer's overrides (an empty object restores the defaults). Applied within 30 s."""
+    if caller.user.role is Role.FAMILY:
+        raise HTTPException(403, "family members cannot change detection settings")
+    try:
+        checked = validate_settings(overrides)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if not await asyncio.to_thread(store.set_wearer_settings, caller.scope, wearer_id, checked):
+        raise HTTPException(404, f"no wearer {wearer_id}")
+    return await get_detection_settings(wearer_id, store, caller)
