@@ -482,7 +482,9 @@ def simulate_days(
 @app.command("score")
 def score_command(
     truth: Annotated[Path, typer.Option(help="Ground-truth JSON-lines log written by the simulator.")],
-    org: OrgName,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organisation (default: wherever the truth's devices are).")
+    ] = None,
     wearer_days: Annotated[
         float | None, typer.Option(help="Observed wearer-days (default: devices x span of the truth log).")
     ] = None,
@@ -509,7 +511,15 @@ def score_command(
     end_utc = None if end is None else (end if end.tzinfo else end.replace(tzinfo=UTC))
     store = _store(db)
     try:
-        report = score(incidents, detections(store, _org_id(store, org)), wearer_days, end=end_utc)
+        unique_ids = {i["unique_id"] for i in incidents}
+        if org is not None:
+            org_ids = {_org_id(store, org)}
+        else:
+            org_ids = {d.org_id for d in store.devices_by_unique_ids(sorted(unique_ids)).values()}
+            if not org_ids:
+                raise _fail(f"none of the truth log's devices is registered in {db}")
+        found = [d for o in sorted(org_ids) for d in detections(store, o) if d.unique_id in unique_ids]
+        report = score(incidents, found, wearer_days, end=end_utc)
     finally:
         store.close()
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else report.to_text())

@@ -67,9 +67,10 @@ def test_every_incident_is_caught_and_no_false_geofence_alert(
     assert offline is not None and offline.within_target_share in (None, 1.0)
 
 
-def test_score_command_reads_the_truth_log(simulated: tuple[str, Path, float, datetime]) -> None:
+@pytest.mark.parametrize("org", [["--org", ORG_NAME], []], ids=["named-org", "org-from-the-devices"])
+def test_score_command_reads_the_truth_log(simulated: tuple[str, Path, float, datetime], org: list[str]) -> None:
     db_url, truth, wearer_days, end = simulated
-    args = ["score", "--truth", str(truth), "--org", ORG_NAME, "--db", db_url, "--json"]
+    args = ["score", "--truth", str(truth), *org, "--db", db_url, "--json"]
     args += ["--wearer-days", str(wearer_days), "--end", end.isoformat()]
     result = CliRunner().invoke(app, args)
     # Exit code 2 (targets not met) only because a sample this small is below the 200 wearer-days of the
