@@ -68,7 +68,9 @@ def test_every_incident_is_caught_and_no_false_geofence_alert(
 
 
 @pytest.mark.parametrize("org", [["--org", ORG_NAME], []], ids=["named-org", "org-from-the-devices"])
-def test_score_command_reads_the_truth_log(simulated: tuple[str, Path, float, datetime], org: list[str]) -> None:
+def test_score_command_reads_the_truth_log(
+    simulated: tuple[str, Path, float, datetime], org: list[str]
+) -> None:
     db_url, truth, wearer_days, end = simulated
     args = ["score", "--truth", str(truth), *org, "--db", db_url, "--json"]
     args += ["--wearer-days", str(wearer_days), "--end", end.isoformat()]
