@@ -107,7 +107,9 @@ def feed(baseline: HeartBaseline, time: datetime, bpm: float) -> HeartBaseline:
         return baseline
     hours = baseline.hours
     if baseline.hour is not None and baseline.count:
-        hours = (*hours, (baseline.hour, baseline.total_bpm / baseline.count))
+        # A tenth of a beat is finer than any wrist sensor; rounding keeps the saved state small (it is
+        # written with every reading: 168 hours of 17-digit floats were ~4 KB of JSON).
+        hours = (*hours, (baseline.hour, round(baseline.total_bpm / baseline.count, 1)))
     hours = tuple(h for h in hours if h[0] > hour - BASELINE_HOURS_KEPT)  # the last 7 days, bounded
     if hours == baseline.hours:
         return HeartBaseline(hours, hour, bpm, 1, baseline.baseline_bpm, baseline.spread_bpm)
