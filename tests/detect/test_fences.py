@@ -25,8 +25,8 @@ from geosentinel.detect.fences import (
 )
 from geosentinel.detect.schedule import Schedule, Window, schedule_active
 from geosentinel.detect.uncertainty import CELL_M, GPS_DEFAULT_M, WIFI_M, position_uncertainty_m
+from geosentinel.geodesy import distance_m
 from geosentinel.model import CellTower, DeviceMessage
-from geosentinel.pipeline.fixfilter import distance_m
 
 PARIS = ZoneInfo("Europe/Paris")
 CENTRE = (43.2965, 5.3698)  # Marseille, Vieux-Port

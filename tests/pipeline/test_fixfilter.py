@@ -7,16 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from geosentinel.geodesy import EARTH_RADIUS_M, distance_m
 from geosentinel.model import DeviceMessage
-from geosentinel.pipeline.fixfilter import (
-    EARTH_RADIUS_M,
-    FixLimits,
-    LastFix,
-    Rejection,
-    check_fix,
-    check_time,
-    distance_m,
-)
+from geosentinel.pipeline.fixfilter import FixLimits, LastFix, Rejection, check_fix, check_time
 
 RECEIVED = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 LIMITS = FixLimits()  # 10 min future, 365 days age, 400 km/h, 1000 m

@@ -10,7 +10,8 @@ from typing import NoReturn, cast
 
 import pytest
 
-from geosentinel.detect.alarms import ALARMS, AlarmsState, alarm_events
+from geosentinel.detect.alarms import ALARMS, AlarmsState
+from geosentinel.detect.base import WearerProfile
 from geosentinel.model import Alarm, Device, DeviceMessage, Event, EventKind, Reading
 from geosentinel.pipeline import stages
 from geosentinel.pipeline.fixfilter import FixLimits
@@ -393,7 +394,7 @@ def test_failing_detector_does_not_stop_later_messages(
     def flaky(reading: Reading) -> list[Event]:
         if reading.message.battery_pct == 13.0:
             raise ValueError("unlucky")
-        return alarm_events(reading)
+        return ALARMS.on_reading(None, reading, reading.received_at, WearerProfile())[1]
 
     monkeypatch.setattr(stages, "READING_DETECTORS", (_Detector("flaky", flaky),))
     sos = frozenset({Alarm.SOS})

@@ -34,18 +34,6 @@ def alarm_kinds(reading: Reading) -> list[EventKind]:
     return sorted({ALARM_EVENTS[a] for a in reading.message.alarms if a in ALARM_EVENTS})
 
 
-def alarm_events(reading: Reading) -> list[Event]:
-    """One event per distinct alarm kind in this reading, without deduplication (see :data:`ALARMS`).
-
-    The event carries the reading's position only when that position passed the bad-fix filter: a
-    caregiver must never be sent to a (0, 0) or a wild fix.
-    """
-    lat, lon = reading_position(reading)
-    return [
-        event(reading.device, k, reading.time, reading.received_at, lat, lon) for k in alarm_kinds(reading)
-    ]
-
-
 class AlarmsState(msgspec.Struct, frozen=True):
     # Newest reading time at which each event kind (its value) was raised: at most one entry per kind.
     last: dict[str, datetime] = msgspec.field(default_factory=dict)

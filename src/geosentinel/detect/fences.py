@@ -41,6 +41,7 @@ import numpy.typing as npt
 import shapely  # type: ignore[import-untyped]  # shapely ships no type information
 
 from geosentinel.detect.schedule import Schedule
+from geosentinel.geodesy import EARTH_RADIUS_M
 
 FenceKind = Literal["safe", "danger"]
 
@@ -48,7 +49,6 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
-EARTH_RADIUS_M: Final = 6_371_008.8  # mean Earth radius (IUGG), as the bad-fix filter's haversine
 METRES_PER_DEGREE: Final = EARTH_RADIUS_M * math.pi / 180  # along a meridian
 
 # Limits on what a fence may be (checked by validate_fence_geometry, i.e. by the API and the CLI).

@@ -20,7 +20,6 @@ like the offline detector does (from this device's own rhythm, tracked here too)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -28,12 +27,12 @@ import msgspec
 
 from geosentinel.detect.base import TickDetector, WearerProfile, event, reading_position
 from geosentinel.detect.offline import Rhythm, observe, silence_limit
+from geosentinel.geodesy import distance_m
 from geosentinel.model import Device, Event, EventKind, Reading
 
 ANCHOR_RADIUS_M = 50.0
 MOVING_SPEED_KMH = 1.0
 SILENT_FACTOR = 2.0
-EARTH_RADIUS_M = 6_371_008.8
 ONE_DAY = timedelta(days=1)
 
 
@@ -124,14 +123,6 @@ def _stepped(state: InactivityState, reading: Reading) -> bool:
 def _walking_speed(reading: Reading) -> bool:
     # Only with a good fix: the speed of a rejected fix is as wild as its position.
     return reading.position_ok and (reading.message.speed_kmh or 0.0) > MOVING_SPEED_KMH
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine), ample for a 50 m radius."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 # --- the wearer's day hours ---------------------------------------------------------------------------

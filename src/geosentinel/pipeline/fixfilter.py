@@ -7,11 +7,11 @@ is ignored. An SOS with a bad fix still raises its alert.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from geosentinel.geodesy import distance_m
 from geosentinel.model import DeviceMessage
 
 
@@ -38,17 +38,6 @@ class LastFix:
     time: datetime
     latitude: float
     longitude: float
-
-
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine): within 0.6 % of the WGS84 geodesic, plenty for the jump check."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def check_time(time: datetime, received_at: datetime, limits: FixLimits) -> Rejection | None:

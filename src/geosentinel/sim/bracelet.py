@@ -28,7 +28,8 @@ from datetime import timezone as fixed_timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from geosentinel.sim.streets import EARTH_RADIUS_M, LatLon, StreetGraph, bearing_deg, distance_m, offset
+from geosentinel.geodesy import EARTH_RADIUS_M
+from geosentinel.sim.streets import LatLon, StreetGraph, bearing_deg, distance_m, offset
 
 IncidentKind = Literal[
     "sos",

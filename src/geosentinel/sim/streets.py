@@ -19,9 +19,10 @@ from typing import Any
 import networkx as nx  # type: ignore[import-untyped]
 import orjson
 
+from geosentinel.geodesy import EARTH_RADIUS_M
+
 LatLon = tuple[float, float]
 
-EARTH_RADIUS_M = 6_371_008.8
 _DATA_FILE = "streets.json.gz"
 _SCALE = 100_000  # the extract stores coordinates as integers of 1e-5 degree
 
