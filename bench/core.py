@@ -64,8 +64,14 @@ def main() -> None:
             pipeline = Pipeline(store, SystemClock())
             pipeline.start()
             await feed(pipeline, messages[: args.devices * 2], args.in_flight)  # warm the caches
-            rate = await feed(pipeline, messages[args.devices * 2 :], args.in_flight)
-            print(f"core: {rate:,.0f} readings/s committed ({args.in_flight} in flight)")
+            cpu = time.process_time()
+            timed = messages[args.devices * 2 :]
+            rate = await feed(pipeline, timed, args.in_flight)
+            cpu_us = (time.process_time() - cpu) / len(timed) * 1e6
+            print(
+                f"core: {rate:,.0f} readings/s committed ({args.in_flight} in flight),"
+                f" {cpu_us:.0f} µs of CPU each"
+            )
             await pipeline.stop()
 
         try:

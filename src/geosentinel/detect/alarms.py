@@ -31,10 +31,12 @@ REPEAT_WINDOW = timedelta(seconds=120)
 def alarm_kinds(reading: Reading) -> list[EventKind]:
     """The distinct event kinds the reading's alarms map to, in kind-name order (informative alarms such
     as vibration or the device's own geofences produce nothing)."""
+    if not reading.message.alarms:  # nearly every reading: skip building a set
+        return []
     return sorted({ALARM_EVENTS[a] for a in reading.message.alarms if a in ALARM_EVENTS})
 
 
-class AlarmsState(msgspec.Struct, frozen=True):
+class AlarmsState(msgspec.Struct, frozen=True, omit_defaults=True):
     # Newest reading time at which each event kind (its value) was raised: at most one entry per kind.
     last: dict[str, datetime] = msgspec.field(default_factory=dict)
 

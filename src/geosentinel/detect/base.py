@@ -160,8 +160,24 @@ def reading_position(reading: Reading) -> tuple[float | None, float | None]:
     return None, None
 
 
-def encode_states(states: Mapping[str, msgspec.Struct]) -> str:
-    return msgspec.json.encode(dict(states)).decode()
+def encode_states(
+    states: Mapping[str, msgspec.Struct], cache: dict[str, tuple[msgspec.Struct, bytes]] | None = None
+) -> str:
+    """The detectors' states as one JSON object (detector name → state).
+
+    ``cache`` remembers each detector's state as last encoded, so a state that did not change (the
+    same frozen object: the vitals baseline on a plain fix, say) is not encoded again. Detector names
+    are plain identifiers, so they need no escaping.
+    """
+    if cache is None:
+        return msgspec.json.encode(dict(states)).decode()
+    parts: list[bytes] = []
+    for name, state in states.items():
+        known = cache.get(name)
+        if known is None or known[0] is not state:
+            known = cache[name] = (state, msgspec.json.encode(state))
+        parts.append(b'"' + name.encode() + b'":' + known[1])
+    return (b"{" + b",".join(parts) + b"}").decode()
 
 
 def decode_state(raw: Mapping[str, Any], name: str, state_type: type[S]) -> S | None:

@@ -21,7 +21,7 @@ READINGS_BELOW = 2
 RECOVERY_MARGIN_PCT = 5.0
 
 
-class BatteryState(msgspec.Struct, frozen=True):
+class BatteryState(msgspec.Struct, frozen=True, omit_defaults=True):
     last_time: datetime | None = None  # newest reading with a battery level
     below: int = 0  # consecutive readings below the threshold (capped at READINGS_BELOW)
     alerted: bool = False  # raised, waiting for a recovery or a charge

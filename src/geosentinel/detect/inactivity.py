@@ -36,7 +36,7 @@ SILENT_FACTOR = 2.0
 ONE_DAY = timedelta(days=1)
 
 
-class InactivityState(msgspec.Struct, frozen=True):
+class InactivityState(msgspec.Struct, frozen=True, omit_defaults=True):
     rhythm: Rhythm  # message arrivals: a silent device is offline, not inactive
     last_time: datetime  # newest reading time (older readings are late)
     last_activity: datetime  # the first reading counts: nothing is known about before it

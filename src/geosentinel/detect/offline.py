@@ -37,7 +37,7 @@ MAX_INTERVAL_S = 86_400.0
 DEFAULT_INTERVAL_S = 300.0
 
 
-class Rhythm(msgspec.Struct, frozen=True):
+class Rhythm(msgspec.Struct, frozen=True, omit_defaults=True):
     """When a device last sent something, and the gaps (seconds) between its recent transmissions."""
 
     last_arrival: datetime
@@ -75,7 +75,7 @@ def silence_limit(rhythm: Rhythm, profile: WearerProfile, device: Device) -> tim
     return timedelta(seconds=profile.offline_factor * expected_interval_s(rhythm, profile, device))
 
 
-class OfflineState(msgspec.Struct, frozen=True):
+class OfflineState(msgspec.Struct, frozen=True, omit_defaults=True):
     rhythm: Rhythm
     offline: bool = False
     # The newest good fix (by reading time), given with the offline event: where to start looking.

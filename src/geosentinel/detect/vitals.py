@@ -60,7 +60,7 @@ RECOVERY = timedelta(minutes=10)  # the heart rate of an elderly walker takes mi
 Finding = dict[str, ExtraValue]  # why a value is abnormal: the details of the event it may raise
 
 
-class Track(msgspec.Struct, frozen=True):
+class Track(msgspec.Struct, frozen=True, omit_defaults=True):
     """Hysteresis of one quantity."""
 
     last_time: datetime | None = None  # newest reading of this quantity (older ones are late)
@@ -69,7 +69,7 @@ class Track(msgspec.Struct, frozen=True):
     normal_run: int = 0  # consecutive normal readings during the episode
 
 
-class HeartBaseline(msgspec.Struct, frozen=True):
+class HeartBaseline(msgspec.Struct, frozen=True, omit_defaults=True):
     """The wearer's usual heart rate, from hourly means (hour number since the epoch, mean bpm)."""
 
     hours: tuple[tuple[int, float], ...] = ()  # completed hours of the last 7 days
@@ -81,7 +81,7 @@ class HeartBaseline(msgspec.Struct, frozen=True):
     spread_bpm: float = 0.0
 
 
-class VitalsState(msgspec.Struct, frozen=True):
+class VitalsState(msgspec.Struct, frozen=True, omit_defaults=True):
     heart_rate: Track = msgspec.field(default_factory=Track)
     spo2: Track = msgspec.field(default_factory=Track)
     temperature: Track = msgspec.field(default_factory=Track)
@@ -211,6 +211,9 @@ class VitalsDetector:
         self, state: VitalsState | None, reading: Reading, now: datetime, profile: WearerProfile
     ) -> tuple[VitalsState, list[Event]]:
         state = _note_activity(state if state is not None else VitalsState(), reading)
+        m = reading.message
+        if m.heart_rate_bpm is None and m.spo2_pct is None and m.temperature_c is None:
+            return state, []  # most readings (fixes, heartbeats) carry no vital sign
         resting = state.active_until is None or reading.time >= state.active_until
         if resting:
             state = _feed_baseline(state, reading)

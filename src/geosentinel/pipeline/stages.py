@@ -47,6 +47,9 @@ class Memory:
 
     state: DeviceState | None
     detectors: dict[str, msgspec.Struct] = field(default_factory=dict)
+    # Each detector's state as last encoded for saving (see encode_states): shared by a device's
+    # successive memories, since it only ever maps a frozen state to its own JSON.
+    encoded: dict[str, tuple[msgspec.Struct, bytes]] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, state: DeviceState | None) -> Memory:
@@ -148,25 +151,29 @@ def process(
 ) -> StageResult:
     """Run the stages over messages in arrival order (per device order is preserved)."""
     context = context or Context()
-    updated: dict[str, Memory] = {}
+    current: dict[str, DeviceState] = {}
     readings: list[Reading] = []
     for device, message, received_at in items:
-        memory = updated.get(device.id) or states.get(device.id)
-        reading = _check(device, message, received_at, memory.state, limits)
+        state = current.get(device.id) or states.get(device.id).state
+        reading = _check(device, message, received_at, state, limits)
         readings.append(reading)
-        updated[device.id] = Memory(_next_state(memory.state, reading), memory.detectors)
+        current[device.id] = _next_state(state, reading)
     relations = _relations(readings, context.fences)
     events: list[Event] = []
     working: dict[str, dict[str, msgspec.Struct]] = {}
+    profiles = context.profiles
     for reading, fence_relations in zip(readings, relations, strict=True):
         device = reading.device
-        detectors = working.setdefault(device.id, dict(states.get(device.id).detectors))
-        events.extend(_detect(reading, detectors, fence_relations, context.profiles.get(device.wearer_id)))
+        detectors = working.get(device.id)
+        if detectors is None:
+            detectors = working[device.id] = dict(states.get(device.id).detectors)
+        events.extend(_detect(reading, detectors, fence_relations, profiles.get(device.wearer_id)))
+    updated: dict[str, Memory] = {}
     for device_id, detectors in working.items():
-        memory = updated[device_id]
-        assert memory.state is not None
-        state = memory.state
-        updated[device_id] = Memory(_with_detectors(state, detectors), detectors)
+        encoded = states.get(device_id).encoded
+        updated[device_id] = Memory(
+            _with_detectors(current[device_id], detectors, encoded), detectors, encoded
+        )
     return StageResult(readings, events, updated)
 
 
@@ -204,7 +211,9 @@ def sweep(
                 changed = True
             events.extend(found)
         if changed:
-            updated[device_id] = Memory(_with_detectors(memory.state, detectors), detectors)
+            updated[device_id] = Memory(
+                _with_detectors(memory.state, detectors, memory.encoded), detectors, memory.encoded
+            )
     return StageResult([], events, updated)
 
 
@@ -276,10 +285,12 @@ def _check(
     return Reading(device, message, time, received_at, None if rejected is None else rejected.value)
 
 
-def _with_detectors(state: DeviceState, detectors: dict[str, msgspec.Struct]) -> DeviceState:
+def _with_detectors(
+    state: DeviceState, detectors: dict[str, msgspec.Struct], encoded: dict[str, tuple[msgspec.Struct, bytes]]
+) -> DeviceState:
     return DeviceState(
         state.device_id, state.last_seen, state.fix_time, state.fix_latitude, state.fix_longitude,
-        state.battery_pct, encode_states(detectors),
+        state.battery_pct, encode_states(detectors, encoded),
     )  # fmt: skip
 
 
