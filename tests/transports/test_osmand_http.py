@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -128,3 +129,43 @@ def test_the_endpoint_still_stores_after_the_fuzzing(harness: Harness) -> None:
     response = harness.request("GET", "/", params={"id": UID, "lat": "43.3", "lon": "5.37"})
     assert response.status_code == 200
     assert harness.pipeline.store.count_readings() >= 1
+
+
+def test_idle_connections_are_closed_and_active_ones_kept(tmp_path: Path) -> None:
+    """A connection with no request for ``idle_timeout_s`` is closed; one answered meanwhile lives on."""
+
+    async def scenario(store: Store) -> tuple[bytes, bytes]:
+        pipeline = Pipeline(store, SystemClock())
+        pipeline.start()
+        server = await start_gateway(
+            OsmAndHandler(pipeline), "127.0.0.1", 0, GatewayLimits(idle_timeout_s=0.6)
+        )
+        port = server.sockets[0].getsockname()[1]
+        request = f"GET /?id={UID}&lat=43.3&lon=5.37 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        try:
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+            busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(4):  # 4 × 0.3 s: twice the idle limit, with a request every 0.3 s
+                busy_writer.write(request)
+                answer = await asyncio.wait_for(busy_reader.readuntil(b"\r\n\r\n"), 5)
+                assert answer.startswith(b"HTTP/1.1 200"), answer
+                await asyncio.sleep(0.3)
+            idle_end = await asyncio.wait_for(idle_reader.read(), 5)  # b"": closed by the server
+            busy_writer.write(request)
+            last = await asyncio.wait_for(busy_reader.readuntil(b"\r\n\r\n"), 5)
+            idle_writer.close()
+            busy_writer.close()
+            return idle_end, last
+        finally:
+            server.close()
+            await pipeline.stop()
+
+    db_url = f"sqlite:///{tmp_path / 'idle.db'}"
+    provision(db_url, "Idle", UID, "i@example.org")
+    store = open_store(db_url)
+    try:
+        idle_end, last = asyncio.run(scenario(store))
+    finally:
+        store.close()
+    assert idle_end == b""
+    assert last.startswith(b"HTTP/1.1 200")

@@ -46,13 +46,19 @@ class Outcome(IntEnum):
     BUSY = 3  # the pipeline is saturated: refused at once so the device retries, rather than queued
 
 
-class Submitter(Protocol):
-    """Where transports hand decoded messages: the pipeline itself, or a link to the core process."""
-
-    async def offer(self, messages: Sequence[DeviceMessage]) -> Outcome: ...
-
-
 OnDone = Callable[[Outcome], None]
+
+
+class Submitter(Protocol):
+    """Where transports hand decoded messages: the pipeline itself, or a link to the core process.
+
+    ``enqueue`` reports through a callback (no coroutine or future per request on the hot path);
+    ``may_refuse``: answer BUSY at once when full (request/response transports) rather than queue.
+    """
+
+    def enqueue(
+        self, messages: Sequence[DeviceMessage], on_done: OnDone, may_refuse: bool = True
+    ) -> None: ...
 
 
 class _Ticket:

@@ -9,29 +9,34 @@ from __future__ import annotations
 
 from geosentinel.pipeline.runner import Outcome, Submitter
 from geosentinel.protocols import osmand
-from geosentinel.protocols.base import DecodeError
-from geosentinel.transports.http_gateway import GatewayRequest
+from geosentinel.protocols.base import DecodeError, DecodeResult
+from geosentinel.transports.http_gateway import GatewayRequest, Respond
 
 
 class OsmAndHandler:
     def __init__(self, submitter: Submitter) -> None:
         self._submitter = submitter
 
-    async def __call__(self, request: GatewayRequest) -> tuple[int, bytes]:
+    def __call__(self, request: GatewayRequest, respond: Respond) -> None:
         if request.method not in ("GET", "POST"):
-            return 405, f"method {request.method} not allowed: use GET or POST".encode()
+            respond(405, f"method {request.method} not allowed: use GET or POST".encode())
+            return
         try:
             result = osmand.decode(
                 osmand.HttpRequest(request.method, request.query, request.content_type, request.body)
             )
         except DecodeError as exc:
-            return 400, str(exc).encode()
-        outcome = await self._submitter.offer(result.messages)
-        if outcome is Outcome.STORED:
-            return 200, result.reply
-        if outcome is Outcome.UNKNOWN_DEVICE:
-            unique_id = result.messages[0].unique_id if result.messages else "?"
-            return result.unknown_device_status, f"unknown device {unique_id}".encode()
-        if outcome is Outcome.BUSY:
-            return 503, b"busy: retry in a few seconds"
-        return 503, b"temporarily unable to store the reading; retry later"
+            respond(400, str(exc).encode())
+            return
+        self._submitter.enqueue(result.messages, lambda outcome: respond(*_answer(outcome, result)))
+
+
+def _answer(outcome: Outcome, result: DecodeResult) -> tuple[int, bytes]:
+    if outcome is Outcome.STORED:
+        return 200, result.reply
+    if outcome is Outcome.UNKNOWN_DEVICE:
+        unique_id = result.messages[0].unique_id if result.messages else "?"
+        return result.unknown_device_status, f"unknown device {unique_id}".encode()
+    if outcome is Outcome.BUSY:
+        return 503, b"busy: retry in a few seconds"
+    return 503, b"temporarily unable to store the reading; retry later"
