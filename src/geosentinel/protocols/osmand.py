@@ -126,10 +126,11 @@ class _Draft:
             )
             raise DecodeError(f"{given} given without {missing}")
         has_fix = self.latitude is not None
-        extras = dict(self.extras)
-        for key, values in (("cell", self.cells), ("wifi", self.wifis), ("alarm", self.unknown_alarms)):
-            if values:
-                extras[key] = ";".join(values)
+        extras = self.extras  # the draft is discarded after build(): no copy needed
+        if self.cells or self.wifis or self.unknown_alarms:
+            for key, values in (("cell", self.cells), ("wifi", self.wifis), ("alarm", self.unknown_alarms)):
+                if values:
+                    extras[key] = ";".join(values)
         return DeviceMessage(
             unique_id=unique_id,
             protocol=_PROTOCOL,
@@ -389,6 +390,15 @@ def _epoch_time(value: int | float | str) -> datetime:
 
 
 def _number_field(attr: str, factor: float = 1.0, signed: bool = False, label: str = "") -> _Handler:
+    if factor == 1.0:
+
+        def handle_plain(draft: _Draft, key: str, value: object) -> None:
+            # _measure() without a conversion, inlined: most query fields take this path.
+            number = _to_float(label or key, value)
+            setattr(draft, attr, None if number < 0 and not signed else number)
+
+        return handle_plain
+
     def handle(draft: _Draft, key: str, value: object) -> None:
         setattr(draft, attr, _measure(label or key, value, factor, signed))
 
