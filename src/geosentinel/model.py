@@ -194,7 +194,9 @@ class Reading(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def position_ok(self) -> bool:
-        return self.message.has_fix and self.rejected is None
+        # has_fix, inlined: every detector asks, several times per reading.
+        m = self.message
+        return self.rejected is None and m.latitude is not None and m.longitude is not None
 
 
 class Event(msgspec.Struct, frozen=True, gc=False):

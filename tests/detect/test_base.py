@@ -6,11 +6,13 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from geosentinel.detect.base import (
     SETTABLE,
     WearerProfile,
+    encode_states,
     profile_from_settings,
     profile_settings,
     validate_settings,
@@ -54,3 +56,21 @@ def test_bad_settings_are_refused_with_the_reason(settings: dict[str, Any], says
 
 def test_learned_interval_can_be_restored() -> None:
     assert validate_settings({"expected_interval_s": None}) == {"expected_interval_s": None}
+
+
+def test_cached_encoding_gives_the_same_json_as_a_fresh_one() -> None:
+    class Counter(msgspec.Struct, frozen=True, omit_defaults=True):
+        count: int = 0
+        note: str | None = None
+
+    cache: dict[str, tuple[msgspec.Struct, bytes]] = {}
+    states: dict[str, msgspec.Struct] = {"a": Counter(1), "b": Counter(2, "x")}
+    for step in range(5):
+        assert encode_states(states, cache) == encode_states(states)
+        assert msgspec.json.decode(encode_states(states, cache)) == msgspec.json.decode(
+            msgspec.json.encode(states)
+        )
+        states = {**states, "a": Counter(step + 10)}  # one state replaced, the other the same object
+        if step == 2:
+            states["c"] = Counter()  # a detector's first state
+    assert cache["b"][0] is states["b"]  # an unchanged state was encoded once

@@ -174,9 +174,9 @@ def encode_states(
     parts: list[bytes] = []
     for name, state in states.items():
         known = cache.get(name)
-        if known is None or known[0] is not state:
-            known = cache[name] = (state, msgspec.json.encode(state))
-        parts.append(b'"' + name.encode() + b'":' + known[1])
+        if known is None or known[0] is not state:  # cached: the state and its '"name":{...}' member
+            known = cache[name] = (state, b'"' + name.encode() + b'":' + msgspec.json.encode(state))
+        parts.append(known[1])
     return (b"{" + b",".join(parts) + b"}").decode()
 
 
