@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geosentinel.protocols.codec import bcd_digits, crc_itu, degrees_minutes
+from geosentinel.protocols.codec import bcd_digits, crc_itu, crc_itu_is, degrees_minutes
 
 
 def test_crc_itu_matches_a_real_gt06_login_ack() -> None:
@@ -33,6 +33,13 @@ def _crc_itu_bitwise(data: bytes) -> int:
 def test_crc_itu_equals_the_bitwise_definition(data: bytes) -> None:
     assert crc_itu(data) == _crc_itu_bitwise(data)
     assert crc_itu(bytearray(data)) == _crc_itu_bitwise(data)
+
+
+@given(st.binary(max_size=300), st.integers(0, 0xFFFF))
+def test_crc_itu_is_agrees_with_crc_itu(data: bytes, other: int) -> None:
+    crc = crc_itu(data)
+    assert crc_itu_is(data, crc >> 8, crc & 0xFF)
+    assert crc_itu_is(data, other >> 8, other & 0xFF) == (other == crc)
 
 
 def test_bcd_digits() -> None:

@@ -36,6 +36,7 @@ from geosentinel.protocols.gt06 import (
     encode_command,
     server_command,
 )
+from geosentinel.protocols.gt06 import _ack as ack
 from geosentinel.protocols.gt06_packets import ModelProfile
 from geosentinel.testing import same
 
@@ -277,6 +278,32 @@ def test_unknown_model_uses_the_standard_layout() -> None:
     assert gt06_packets.profile_for("no-such-model") is gt06_packets.STANDARD
     assert gt06_packets.profile_for(None) is gt06_packets.STANDARD
     assert gt06_packets.profile_for(" vxt01 ").name == "VXT01"
+
+
+@given(ptype=st.integers(0, 255), serial=st.binary(min_size=2, max_size=2))
+def test_ack_crc_tables_give_the_crc(ptype: int, serial: bytes) -> None:
+    body = bytes((0x05, ptype)) + serial
+    assert ack(0x78, ptype, serial) == b"\x78\x78" + body + crc_itu(body).to_bytes(2, "big") + b"\r\n"
+
+
+def gps_lbs_outcome(read: Any, body: bytes) -> tuple[DeviceMessage | str, list[tuple[str, Any]]]:
+    extras: gt06_packets.Extras = {"serial": 7}
+    try:
+        return read(body, UID, extras), list(extras.items())
+    except (DecodeError, IndexError, struct.error, ValueError, OverflowError) as exc:
+        return f"{type(exc).__name__}: {exc}", list(extras.items())
+
+
+@FUZZ
+@given(
+    gps=st.binary(min_size=18, max_size=18) | st.sampled_from([PARIS_GPS, bytes(18)]),
+    lbs=st.binary(min_size=8, max_size=8).map(lambda b: bytes((b[0] & 0x7F,)) + b[1:]) | st.just(LBS),
+    mileage=st.sampled_from([b"", b"\x00\x01\x02\x03", b"\xff" * 4]),
+)
+def test_usual_gps_lbs_reads_as_the_general_path(gps: bytes, lbs: bytes, mileage: bytes) -> None:
+    body = gps + lbs + mileage
+    usual = gps_lbs_outcome(lambda b, u, e: gt06_packets.gps_lbs(b, 0x12, u, gt06_packets.STANDARD, e), body)
+    assert repr(usual) == repr(gps_lbs_outcome(gt06_packets.gps_lbs_general, body))
 
 
 def test_bad_crc_is_flagged_not_refused() -> None:

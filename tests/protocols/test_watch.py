@@ -26,7 +26,16 @@ from geosentinel.protocols.base import (
     message_to_json,
 )
 from geosentinel.protocols.replay import replay
-from geosentinel.protocols.watch import MAX_FRAME, SPEC, WatchFramer, decode, encode_command, timezone_text
+from geosentinel.protocols.watch import (
+    COMMON_RE,
+    MAX_FRAME,
+    SPEC,
+    WatchFramer,
+    decode,
+    decode_general,
+    encode_command,
+    timezone_text,
+)
 from geosentinel.testing import same
 
 CASES_PATH = Path(__file__).parent / "cases" / "watch.json"
@@ -534,6 +543,65 @@ def test_decode_mutated_fields(mtype: str, index: int, fields: list[str]) -> Non
     result = decode_checked(frame)
     if result is not None and mtype.startswith("AL"):
         assert result.reply == b"[3G*1234567890*0002*AL]"
+
+
+def outcome(decoder: Any, frame: bytes, session: Session) -> DecodeResult | str:
+    try:
+        result: DecodeResult = decoder(frame, session)
+    except DecodeError as exc:
+        return f"DecodeError: {exc}"
+    return result
+
+
+# Values at the edges of what the common path (watch.COMMON_RE) admits, and just beyond them.
+COMMON_FIELD_TEXT = st.sampled_from(
+    ["", "0", "00", "1", "-1", "-", "09", "100", "101", "0.", "1.5", "-0.0", "90", "90.0", "90.000001", "-90",
+     "180", "180.5", "-180", " 45.5", "  -7.25", "123", "1234", "9" * 10, "9" * 11, "9" * 18, "9" * 19,
+     "9" * 5000, "000000", "010100", "290223", "290224", "310424", "320126", "235959", "240000", "126060",
+     "A", "V", "B", "N", "S", "E", "W", "", "ff", "FFFFFFFF", "00010000", "00200010", "123456789", "x", "1e5",
+     "inf", "+5", "1_0", "\u0664", "}", "0,0", "1,0,208,1,3000,12345,-80", "2,0,208,1,1,2,3,4,5,6"]
+)  # fmt: skip
+COMMON_BASES = (
+    "UD_LTE,271126,120000,A,43.529742,N,5.447427,E,0.5,0.0,120.0,9,100,86,1520,0,00000000,1,0,208,1,3000,12345,-80,0",
+    "AL,010324,120000,V,45.5,S,7.5,W,1.0,2,3,4,50,60,7,8,00010000,1,1,208,1,100,200,50",
+    "UD,010324,120000,A,45.5,N,7.5,E,,,,,,,,,0",
+    "WT,010324,120000,A,0,N,0,E,1.0,2,3,4,50,60,7,8,00200000,0,0,0",
+    "LK,1520,0,86",
+)
+
+
+@FUZZ
+@given(
+    base=st.sampled_from(COMMON_BASES),
+    index=st.integers(0, 30),
+    values=st.lists(COMMON_FIELD_TEXT, max_size=3),
+    indexed=st.booleans(),
+    session=st.sampled_from([Session(), Session("1234567890", None, "3G"), Session("1234567890", "x", "3G")]),
+)
+def test_common_frames_decode_as_the_general_path_does(
+    base: str, index: int, values: list[str], indexed: bool, session: Session
+) -> None:
+    """The fast path for the usual UD/AL/LK frames gives exactly what the general path gives (or leaves the
+    frame to it): same message fields in the same order, same reply, same session, same error."""
+    fields = base.split(",")
+    cut = 1 + index % len(fields)
+    fields[cut : cut + len(values)] = values
+    frame = f"[3G*1234567890*{'0007*' if indexed else ''}0000*{','.join(fields)}]".encode()
+    fast, general = (
+        outcome(lambda f, s: decode(f, s, NOW), frame, session),
+        outcome(decode_general, frame, session),
+    )
+    assert repr(fast) == repr(general)
+    if isinstance(fast, DecodeResult) and isinstance(general, DecodeResult):  # extras in the same order too
+        for mine, theirs in zip(fast.messages, general.messages, strict=True):
+            assert list(mine.extras.items()) == list(theirs.extras.items())
+
+
+def test_common_frames_take_the_fast_path() -> None:
+    for base in COMMON_BASES:
+        frame = f"[3G*1234567890*0000*{base}]"
+        assert COMMON_RE.fullmatch(frame), base
+        assert decode(frame.encode(), Session(), NOW) == decode_general(frame.encode(), Session())
 
 
 LATITUDES = st.floats(min_value=-90, max_value=90).map(lambda v: round(v, 6))

@@ -35,7 +35,7 @@ from geosentinel.protocols.base import (
     Session,
     UnsupportedCommand,
 )
-from geosentinel.protocols.codec import bcd_digits, crc_itu
+from geosentinel.protocols.codec import bcd_digits, crc_itu, crc_itu_is
 
 SPEC = ProtocolSpec(
     name="gt06",
@@ -60,6 +60,19 @@ _SERVER_COMMAND = 0x80
 _SHORT_STATUS_LENGTH = 8
 # Later frames a framer checks while waiting on a doubtful start (see Gt06Framer._rescue).
 _RESCUE_LIMIT = 16
+# By (length byte << 8 | protocol number): 1 for a 0x7878 frame whose length byte is its real length (not
+# a Wi-Fi count, not Traccar issue #1727's short 0x13) and big enough; such frames take the framer's
+# inline path, which applies when any short frame fits the limit (length byte 255: 260 bytes).
+_PLAIN_SHORT = bytes(
+    length >= 5
+    and ptype not in packets.WIFI_TYPES
+    and not (ptype == _STATUS and length == _SHORT_STATUS_LENGTH)
+    for length in range(256)
+    for ptype in range(256)
+)
+_NO_PLAIN = bytes(256 * 256)
+_INNER_HEAD = re.compile(rb"xx|yy")  # a start marker (78 78 or 79 79) inside a frame: see _inner_start
+_SHORT_MAX = 255 + 5
 
 # ---------------------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------------------
@@ -179,25 +192,42 @@ class Gt06Framer:
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf
-        work: bytes | bytearray = data
-        if buf:
-            buf += data
-            work = buf
         frames: list[bytes] = []
+        if buf:  # cut from a bytes copy of what is pending (at most max_frame): frames are its slices
+            buf += data
+            del buf[: self._cut(bytes(buf), frames, b"\n" in data)]
+            return frames
+        work = data if type(data) is bytes else bytes(data)
         pos = self._cut(work, frames, b"\n" in data)
-        if work is buf:
-            del buf[:pos]
-        elif pos < len(work):
+        if pos < len(work):
             buf += work[pos:]
         return frames
 
-    def _cut(self, work: bytes | bytearray, frames: list[bytes], rescue: bool) -> int:
+    def _cut(self, work: bytes, frames: list[bytes], rescue: bool) -> int:
         """Append the complete frames of ``work`` to ``frames``; the offset of what must be kept."""
         n = len(work)
         pos = 0
         max_frame = self.max_frame
         heads = None
+        plain = _PLAIN_SHORT if max_frame >= _SHORT_MAX else _NO_PLAIN
+        inner_head = _INNER_HEAD.search
         while pos < n:
+            # The usual frame first, inline: 78 78, a plain length and type (_PLAIN_SHORT), 0D 0A where the
+            # length says, no start marker inside (see _inner_start). Anything else takes the general steps.
+            # Indexing and one search: bytes methods with bounds (find, startswith) cost twice as much here.
+            end = pos + work[pos + 2] + 5 if n - pos >= 5 else n + 1
+            if (
+                end <= n
+                and work[pos] == 0x78
+                and work[pos + 1] == 0x78
+                and work[end - 2] == 0x0D
+                and work[end - 1] == 0x0A
+                and plain[work[pos + 2] << 8 | work[pos + 3]]
+                and inner_head(work, pos + 2, end - 8) is None
+            ):
+                frames.append(work[pos:end])
+                pos = end
+                continue
             if work.startswith((_HEAD_SHORT, _HEAD_LONG), pos):
                 start = pos
             else:
@@ -221,7 +251,7 @@ class Gt06Framer:
                     self.skipped += inner - pos
                     pos = inner
                     continue
-                frames.append(bytes(work[pos:end]))
+                frames.append(work[pos:end])
                 pos = end
             elif end == _NEED_MORE:
                 later = self._rescue(work, pos, n) if rescue else -1
@@ -291,9 +321,14 @@ _HANDLERS: Mapping[int, _Entry] = {
 _NO_MESSAGES: tuple[()] = ()
 _STANDARD = packets.STANDARD
 _WIFI_TYPES = packets.WIFI_TYPES
-_ACK_SHORT = tuple(bytes((0x05, t)) for t in range(256))
 _ACK_LONG = tuple(bytes((0x00, 0x05, t)) for t in range(256))
 _ACK_SHORT_FRAME = struct.Struct(">HBB2sHH")  # 7878, 05, type, serial, crc, 0D0A
+# Every data packet is acked, so the short ack's CRC (over 05, type, serial) comes from tables: a CRC over
+# messages of one length is affine, crc(a ^ b ^ c) = crc(a) ^ crc(b) ^ crc(c) for three messages, so the
+# CRCs of "05 type 00 00", "00 00 high 00" and "00 00 00 low" combine into it (a third of crc_itu's cost).
+_ACK_CRC_TYPE = tuple(crc_itu(bytes((0x05, t, 0, 0))) for t in range(256))
+_ACK_CRC_HIGH = tuple(crc_itu(bytes((0, 0, b, 0))) for b in range(256))
+_ACK_CRC_LOW = tuple(crc_itu(bytes((0, 0, 0, b))) for b in range(256))
 _ACK_LONG_FRAME = struct.Struct(">HHB2sHH")  # 7979, 0005, type, serial, crc, 0D0A
 
 _DECODE_FAILURES = (IndexError, struct.error, ValueError, OverflowError)
@@ -304,21 +339,31 @@ def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
     n = len(frame)
     if n < 10 or frame[n - 2] != 0x0D or frame[n - 1] != 0x0A:
         raise DecodeError("not a GT06 frame (too short or no 0D 0A trailer)")
-    if frame[0] == 0x78 and frame[1] == 0x78 and frame[3] in _WIFI_TYPES:
-        return _decode_wifi(frame, session)
-    head, ptype, body = _unwrap(frame, n)
+    head = frame[0]
+    if head == 0x78 and frame[1] == 0x78 and frame[2] + 5 == n:  # the usual short frame, inline
+        ptype = frame[3]
+        if ptype in _WIFI_TYPES:
+            return _decode_wifi(frame, session)
+        body = frame[4 : n - 6]
+    else:
+        if head == 0x78 and frame[1] == 0x78 and frame[3] in _WIFI_TYPES:
+            return _decode_wifi(frame, session)
+        head, ptype, body = _unwrap(frame, n)
     serial = frame[n - 6 : n - 4]
     extras: packets.Extras = {"serial": serial[0] << 8 | serial[1]}
-    if crc_itu(frame[2 : n - 4]) != (frame[n - 4] << 8 | frame[n - 3]):
+    if not crc_itu_is(frame[2 : n - 4], frame[n - 4], frame[n - 3]):
         extras["crc_ok"] = False
     if ptype == _LOGIN:
         return _login(body, head, serial, session)
-    uid = _logged_in(session)
-    if ptype == _TIME_REQUEST:
-        return DecodeResult(messages=_NO_MESSAGES, reply=_time_reply(now), device_id=uid)
+    uid = session.unique_id
+    if uid is None:
+        raise DecodeError("login first: the connection has not sent its GT06 login packet")
     entry = _HANDLERS.get(ptype)
-    if entry is None:  # a packet we do not read: ack it, so the device does not resend it forever
-        return DecodeResult(messages=_NO_MESSAGES, reply=_ack(head, ptype, serial), device_id=uid)
+    if entry is None:
+        if ptype == _TIME_REQUEST:
+            return DecodeResult(_NO_MESSAGES, _time_reply(now), 400, None, uid)
+        # A packet we do not read: ack it, so the device does not resend it forever.
+        return DecodeResult(_NO_MESSAGES, _ack(head, ptype, serial), 400, None, uid)
     handler, reply_kind = entry
     profile = _STANDARD if session.model is None else packets.profile_for(session.model)
     try:
@@ -328,8 +373,8 @@ def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
     except _DECODE_FAILURES as exc:
         raise DecodeError(f"malformed GT06 packet 0x{ptype:02X} ({len(body)}-byte body)") from exc
     reply = _ack(head, ptype, serial) if reply_kind == _ACK else b""
-    messages = (message,) if message is not None else _NO_MESSAGES
-    return DecodeResult(messages=messages, reply=reply, device_id=uid)
+    # Positional (messages, reply, unknown_device_status, session, device_id): keywords cost more.
+    return DecodeResult((message,) if message is not None else _NO_MESSAGES, reply, 400, None, uid)
 
 
 def _unwrap(frame: bytes, n: int) -> tuple[int, int, bytes]:
@@ -358,7 +403,7 @@ def _logged_in(session: Session) -> str:
 def _ack(head: int, ptype: int, serial: bytes) -> bytes:
     """``78 78 05 <type> <serial> <crc> 0D 0A`` (``79 79 00 05 ...`` for a 0x7979 frame)."""
     if head == 0x78:
-        crc = crc_itu(_ACK_SHORT[ptype] + serial)
+        crc = _ACK_CRC_TYPE[ptype] ^ _ACK_CRC_HIGH[serial[0]] ^ _ACK_CRC_LOW[serial[1]]
         return _ACK_SHORT_FRAME.pack(0x7878, 0x05, ptype, serial, crc, 0x0D0A)
     crc = crc_itu(_ACK_LONG[ptype] + serial)
     return _ACK_LONG_FRAME.pack(0x7979, 0x0005, ptype, serial, crc, 0x0D0A)

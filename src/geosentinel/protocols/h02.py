@@ -252,21 +252,14 @@ def _fix(fields: list[str], at: int, device_id: str, extras: dict[str, ExtraValu
     if latitude == 0.0 and longitude == 0.0:
         latitude = longitude = None
         valid = False
-    return DeviceMessage(
-        unique_id=device_id,
-        protocol=PROTOCOL,
-        time=time,
-        time_is_local=time is not None,
-        latitude=latitude,
-        longitude=longitude,
-        valid=valid,
-        speed_kmh=round(speed * KNOTS_TO_KMH, 3),
-        course_deg=_number(course, "course") if course else None,
-        altitude_m=altitude,
-        temperature_c=temperature,
-        alarms=alarms,
-        extras=extras,
-    )
+    return DeviceMessage(  # positional: see base.MESSAGE_FIELDS
+        device_id, PROTOCOL, time, time is not None,  # unique_id, protocol, time, time_is_local
+        latitude, longitude, valid, round(speed * KNOTS_TO_KMH, 3),  # .. speed_kmh
+        _number(course, "course") if course else None, altitude,  # course_deg, altitude_m
+        None, None, None, None, None, None,  # accuracy_m, hdop, satellites, battery_pct, charging, steps
+        None, None, temperature, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, blood pressure
+        alarms, (), (), extras,  # alarms, cells, wifi, extras
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -276,12 +269,12 @@ def _fix(fields: list[str], at: int, device_id: str, extras: dict[str, ExtraValu
 def _position(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
     """V2, V5, V6, V8, V19, VI1 …: the V1 layout, no reply."""
     message = _fix(fields, 3, device_id, {"type": fields[2]})
-    return DecodeResult(messages=(message,), device_id=device_id)
+    return DecodeResult((message,), b"", 400, None, device_id)  # positional: keywords cost more
 
 
 def _v1(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
     message = _fix(fields, 3, device_id, {"type": "V1"})
-    return DecodeResult(messages=(message,), reply=_time_reply(device_id, "V1", now), device_id=device_id)
+    return DecodeResult((message,), _time_reply(device_id, "V1", now), 400, None, device_id)
 
 
 def _command_reply(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
@@ -298,13 +291,19 @@ def _command_reply(fields: list[str], device_id: str, now: datetime) -> DecodeRe
 
 def _heartbeat(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
     """``HTBT[,battery%]`` and ``V0``: echoed as ``*HQ,<id>,HTBT#``."""
-    reply = f"*HQ,{device_id},HTBT#".encode()
+    reply = b"*HQ,%s,HTBT#" % device_id.encode()
     if fields[2] != "HTBT" or len(fields) < 4 or not fields[3]:
-        return DecodeResult(messages=(), reply=reply, device_id=device_id)
+        return DecodeResult((), reply, 400, None, device_id)
     extras: dict[str, ExtraValue] = {"type": "HTBT"}
     battery = _percent(fields[3], extras)
-    message = DeviceMessage(unique_id=device_id, protocol=PROTOCOL, battery_pct=battery, extras=extras)
-    return DecodeResult(messages=(message,), reply=reply, device_id=device_id)
+    message = DeviceMessage(  # positional: see base.MESSAGE_FIELDS
+        device_id, PROTOCOL, None, False,  # unique_id, protocol, time, time_is_local
+        None, None, None, None, None, None, None, None, None,  # latitude .. satellites: no fix
+        battery, None, None,  # battery_pct, charging, steps
+        None, None, None, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, blood pressure
+        NO_ALARMS, (), (), extras,  # alarms, cells, wifi, extras
+    )  # fmt: skip
+    return DecodeResult((message,), reply, 400, None, device_id)
 
 
 def _link(fields: list[str], device_id: str, now: datetime) -> DecodeResult:

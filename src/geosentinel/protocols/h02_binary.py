@@ -34,6 +34,8 @@ BINARY_LENGTHS = (32, 42, 45, 48)
 _PEEK = 6  # '$' and the 5 id bytes of the frame that follows: proof of where a binary frame ends
 _TEXT_HEAD = re.compile(rb"\*[A-Za-z]{2},")
 _MARKER = re.compile(rb"[*$]")
+# A whole text frame as _text_cut finds it: a text head, no other marker, the first '#'.
+_TEXT_FRAME = re.compile(rb"\*[A-Za-z]{2},[^*$#]*+#")
 # What the framer found at a marker: a frame ending at the index, garbage up to the index, or too little data.
 _FRAME, _SKIP, _WAIT = 0, 1, 2
 _Cut = tuple[int, int]
@@ -66,7 +68,14 @@ class H02Framer:
             raise self._error
         read_start = len(self._buffer)
         buf = self._buffer + data if self._buffer else bytes(data)
-        frames: list[bytes] = []
+        if not read_start:
+            # The usual read, whole text frames back to back: one pass cuts them all, as the loop below would
+            # (the frames tile the read only if nothing between them was garbage or binary).
+            frames: list[bytes] = _TEXT_FRAME.findall(buf)
+            if sum(map(len, frames)) == len(buf):
+                self._buffer = b""
+                return frames
+        frames = []
         pos = 0
         while pos < len(buf):
             marker = _MARKER.search(buf, pos)

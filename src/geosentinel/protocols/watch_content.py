@@ -101,16 +101,16 @@ def _status(word: str) -> tuple[frozenset[Alarm], bool]:
     return _statuses.setdefault(word, (status_alarms(status), bool(status & _MOTION_BIT)))
 
 
-# msgspec matches keyword arguments one by one: with twenty fields, keywords cost 1.5 µs more than
-# positions, a tenth of a location frame's decoding. So DeviceMessage is built positionally, in this order,
-# checked at import so that a reordered model fails loudly (mypy only notices a change of type).
-_MESSAGE_FIELDS = tuple(
-    "unique_id protocol time time_is_local latitude longitude valid speed_kmh course_deg altitude_m"
-    " accuracy_m hdop satellites battery_pct charging steps heart_rate_bpm spo2_pct temperature_c"
-    " systolic_mmhg diastolic_mmhg alarms cells wifi extras".split()
-)
-if DeviceMessage.__struct_fields__ != _MESSAGE_FIELDS:
-    raise ImportError("DeviceMessage fields changed: update the positional calls in watch_content.py")
+# Non-negative integers as watches write them (no leading zero) and cell signals, looked up rather than
+# parsed: int() on a short string costs 200 ns, a dict lookup 40 ns, and a location frame holds ten of them.
+_SMALL_INTS: dict[str, int] = {str(n): n for n in range(-999, 10_000)}
+_TWO_DIGITS: dict[str, int] = {f"{n:02d}": n for n in range(100)}  # HH, MM, SS of an ASCII clock
+
+
+def small_int(digits: str) -> int:
+    """An ASCII integer already checked by a pattern (a table lookup for the usual small ones)."""
+    value = _SMALL_INTS.get(digits)
+    return int(digits) if value is None else value
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def message(
     extras: Mapping[str, ExtraValue] | None = None,
 ) -> DeviceMessage:
     """A message without a fix (time = receive time): heartbeat counters, vitals, media, acks."""
-    return DeviceMessage(  # positional: see _MESSAGE_FIELDS
+    return DeviceMessage(  # positional: see base.MESSAGE_FIELDS
         uid, PROTOCOL, None, False,  # unique_id, protocol, time, time_is_local
         None, None, None, None, None, None, None, None, None,  # latitude .. satellites: no fix
         battery_pct, None, steps,  # battery_pct, charging, steps
@@ -190,13 +190,19 @@ def _date(text: str) -> tuple[int, int, int] | None:
     return day.year, day.month, day.day
 
 
-def _fix_time(date: str, clock: str) -> datetime | None:
-    """DDMMYY HHMMSS as written; an impossible date (000000 before the watch synced) gives no time."""
+def _day(date: str) -> tuple[int, int, int] | None:
+    """(year, month, day) of DDMMYY, cached: a watch writes one date all day (None: impossible date)."""
     ymd = _dates.get(date, _UNSET)
     if ymd is _UNSET:
         if len(_dates) > _DATE_CACHE:
             _dates.clear()
         ymd = _dates[date] = _date(date)
+    return ymd
+
+
+def _fix_time(date: str, clock: str) -> datetime | None:
+    """DDMMYY HHMMSS as written; an impossible date (000000 before the watch synced) gives no time."""
+    ymd = _day(date)
     if ymd is None:
         return None
     hours, rest = divmod(int(clock), 10000)
@@ -373,7 +379,7 @@ def _decode_position(uid: str, mtype: str, body: bytes, alarm_frame: bool) -> De
     cells, wifi, accuracy = _NO_NETWORK if tail is None else _network(tail, extras)
     time = _fix_time(date, clock)
     level = float(battery) if battery else None
-    return DeviceMessage(  # positional: see _MESSAGE_FIELDS
+    return DeviceMessage(  # positional: see base.MESSAGE_FIELDS
         uid, PROTOCOL, time, time is not None,  # unique_id, protocol, time, time_is_local
         latitude, longitude, valid,
         float(speed) if speed else None, float(course) if course else None,  # speed_kmh, course_deg
@@ -383,6 +389,76 @@ def _decode_position(uid: str, mtype: str, body: bytes, alarm_frame: bool) -> De
         int(steps) if steps else None,  # steps
         None, None, None, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, systolic/diastolic_mmhg
         alarms, cells, wifi, extras,
+    )  # fmt: skip
+
+
+def common_position(uid: str, mtype: str, values: list[str]) -> DeviceMessage | None:
+    """The usual location frame, which ``watch.COMMON_RE`` has already checked whole, read field by field.
+
+    ``values`` are the frame's comma-separated fields (``values[0]`` is the header and type): ASCII,
+    every field the shape ``_POSITION`` wants, and a network tail that is absent, only zeros, or one
+    decimal cell (what ``_decimal_cells`` reads). So this is ``_decode_position`` without its checks,
+    giving the same message; ``None`` (out-of-range coordinates) sends the frame down the general path,
+    which says why. Most of a location frame's time went into matching and checking, hence this path.
+    """
+    (date, clock, fix, lat_s, ns, lon_s, ew, speed, course, alt, sats, rssi, battery, steps, rolls,
+     word) = values[1:17]  # fmt: skip
+    lat = float(lat_s)
+    if ns == "S":
+        lat = -abs(lat)
+    lon = float(lon_s)
+    if ew == "W":
+        lon = -abs(lon)
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        return None
+    valid = fix == "A"
+    latitude: float | None = lat
+    longitude: float | None = lon
+    if lat == 0.0 and lon == 0.0:  # indoors: the watch has no fix and says so with 0,0
+        valid = False
+        latitude = longitude = None
+    alarms, motion = _statuses.get(word) or _status(word)
+    if mtype[0] == "A" and not alarms:  # AL, AL_LTE, ALCUSTOMER1: an alarm frame always raises one
+        alarms = _GENERAL
+    ints = _SMALL_INTS  # the usual counters are looked up (see _SMALL_INTS), the others parsed
+    extras: dict[str, ExtraValue] = {"type": mtype, "status": word}
+    if rssi:
+        extras["rssi"] = ints[rssi] if rssi in ints else int(rssi)
+    if rolls:
+        extras["rolls"] = ints[rolls] if rolls in ints else int(rolls)
+    if motion:
+        extras["motion"] = True
+    cells: tuple[CellTower, ...] = ()
+    if len(values) > 23 and values[17] == "1":  # count, TA, MCC, MNC, LAC, CID, signal [, Wi-Fi count]
+        mcc, mnc, lac, cid, signal = values[19:24]
+        cells = (
+            CellTower(
+                (ints[mcc] if mcc in ints else int(mcc)) if mcc else 0,
+                (ints[mnc] if mnc in ints else int(mnc)) if mnc else 0,
+                int(lac),
+                int(cid),
+                (ints[signal] if signal in ints else int(signal)) if signal and signal != "-" else None,
+            ),
+        )
+    time = None
+    ymd = _dates.get(date) or _day(date)
+    if ymd is not None:
+        two = _TWO_DIGITS
+        try:
+            time = datetime(ymd[0], ymd[1], ymd[2], two[clock[:2]], two[clock[2:4]], two[clock[4:]], 0, UTC)
+        except ValueError:
+            pass
+    level = float(battery) if battery else None
+    return DeviceMessage(  # positional: see base.MESSAGE_FIELDS
+        uid, PROTOCOL, time, time is not None,  # unique_id, protocol, time, time_is_local
+        latitude, longitude, valid,
+        float(speed) if speed else None, float(course) if course else None,  # speed_kmh, course_deg
+        float(alt) if alt else None, None, None,  # altitude_m, accuracy_m, hdop
+        (ints[sats] if sats in ints else int(sats)) if sats else None,  # satellites
+        level if level is None or level <= 100.0 else None, None,  # battery_pct, charging
+        (ints[steps] if steps in ints else int(steps)) if steps else None,  # steps
+        None, None, None, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, systolic/diastolic_mmhg
+        alarms, cells, (), extras,
     )  # fmt: skip
 
 
