@@ -17,12 +17,16 @@ bracelet per wearer, drawn at random: 85 % within ~30 m of home, 15 % wandering 
 
 Timed, in this one process (one core): building the index (``build_s``); then, per run, the whole
 stream in batches of ``--batch`` readings (2,000, as the pipeline's batches) doing what the pipeline does
-per batch: one ``FixQuery`` per reading, one ``FenceIndex.relations`` call, then ``geofence_step`` per
-reading with its device's state (states start empty each run). ``relations_only_per_s`` is the same
-without the detector. Figures are fixes per second, the median over ``--runs`` runs, by wall clock and
-by this process's CPU time (``*_per_cpu_s``: less disturbed when other work shares the cores). As in
-the service once serving (``app.py``), long-lived objects are frozen out of the garbage collector and
-young collections run every 50,000 allocations.
+per batch: one ``geofence_batch`` call, from the readings and their devices' states to the devices' new
+states and the readings' events (states start empty each run). Inside it: the good fixes' positions and
+uncertainties, the fence index's (fix, fence) pairs and signed distances (``FenceIndex.measure``), and
+the hysteresis detector. ``relations_only_per_s`` is one ``FixQuery`` per reading and one
+``FenceIndex.relations`` call per batch, without the detector. With ``--reference``, also the
+reading-by-reading path the batch call replaces (``relations`` per batch, then ``geofence_step`` per
+reading; ``reference_per_s``), and a check that both raise as many events. Figures are fixes per second,
+the median over ``--runs`` runs, by wall clock and by this process's CPU time (``*_per_cpu_s``: less
+disturbed when other work shares the cores). As in the service once serving (``app.py``), long-lived
+objects are frozen out of the garbage collector and young collections run every 50,000 allocations.
 
     .venv/bin/python bench/geofence.py --fences 100000 --fixes 200000 --runs 5 --out var/bench/geofence.json
 """
@@ -50,9 +54,9 @@ import shapely
 
 from geosentinel.detect.base import WearerProfile
 from geosentinel.detect.fences import METRES_PER_DEGREE, Fence, FenceIndex, FixQuery, Relation
-from geosentinel.detect.geofence import GeofenceState, geofence_step
+from geosentinel.detect.geofence import GeofenceState, geofence_batch, geofence_step
 from geosentinel.detect.schedule import Schedule, Window
-from geosentinel.model import Device, DeviceMessage, Event, Reading
+from geosentinel.model import Device, DeviceMessage, Reading
 
 LAT = (43.20, 43.60)
 LON = (5.30, 5.50)
@@ -202,11 +206,30 @@ class Stopwatch:
 
 def run_full(
     index: FenceIndex, batches: Sequence[Sequence[Reading]], profile: WearerProfile
-) -> tuple[Timing, int, int]:
-    """One pass as the pipeline does it: relations per batch, then the detector per reading."""
+) -> tuple[Timing, int]:
+    """One pass as the pipeline does it: per batch, one ``geofence_batch`` call from the readings and
+    the devices' states to their new states and the readings' events."""
+    states: dict[str, GeofenceState | None] = {}
+    events = 0
+    with Stopwatch() as watch:
+        for batch in batches:
+            updated, raised = geofence_batch(states, batch, index, lambda _: profile)
+            states.update(updated)
+            events += sum(map(len, raised))
+    return watch.timing, events
+
+
+def count_pairs(index: FenceIndex, batches: Sequence[Sequence[Reading]]) -> int:
+    """How many (fix, fence) pairs the stream has (not timed)."""
+    return sum(len(relations) for batch in batches for relations in index.relations(queries(batch)))
+
+
+def run_reference(
+    index: FenceIndex, batches: Sequence[Sequence[Reading]], profile: WearerProfile
+) -> tuple[Timing, int]:
+    """The same, one reading at a time: ``FenceIndex.relations`` per batch, then ``geofence_step``."""
     states: dict[str, GeofenceState] = {}
-    events: list[Event] = []
-    pairs = 0
+    events = 0
     with Stopwatch() as watch:
         for batch in batches:
             found = index.relations(queries(batch))
@@ -216,10 +239,8 @@ def run_full(
                     states.get(device_id), reading, relations, reading.received_at, profile
                 )
                 states[device_id] = state
-                if raised:
-                    events.extend(raised)
-                pairs += len(relations)
-    return watch.timing, len(events), pairs
+                events += len(raised)
+    return watch.timing, events
 
 
 def run_relations(index: FenceIndex, batches: Sequence[Sequence[Reading]]) -> Timing:
@@ -239,6 +260,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--reference", action="store_true", help="also time relations + geofence_step reading by reading"
+    )
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -260,17 +284,24 @@ def main() -> None:
     gc.set_threshold(50_000, 20, 20)
 
     profile = WearerProfile()
+    pairs = count_pairs(index, batches)
     full: list[Timing] = []
     only: list[Timing] = []
+    reference: list[Timing] = []
     for run in range(args.runs):
-        timing, event_count, pairs = run_full(index, batches, profile)
+        timing, event_count = run_full(index, batches, profile)
         full.append(timing)
         only.append(run_relations(index, batches))
-        print(
-            f"run {run + 1}: {len(readings) / timing.wall_s:,.0f} fixes/s (relations + detector),"
-            f" {len(readings) / only[-1].wall_s:,.0f} fixes/s (relations only);"
-            f" {pairs / len(readings):.2f} relations per fix, {event_count} events"
+        line = (
+            f"run {run + 1}: {len(readings) / timing.wall_s:,.0f} fixes/s (geofence_batch),"
+            f" {len(readings) / only[-1].wall_s:,.0f} fixes/s (relations only)"
         )
+        if args.reference:
+            timing, reference_events = run_reference(index, batches, profile)
+            assert reference_events == event_count, (reference_events, event_count)
+            reference.append(timing)
+            line += f", {len(readings) / timing.wall_s:,.0f} fixes/s (relations + geofence_step)"
+        print(f"{line}; {pairs / len(readings):.2f} relations per fix, {event_count} events")
 
     def rates(timings: list[Timing], cpu: bool = False) -> list[float]:
         return [len(readings) / (t.cpu_s if cpu else t.wall_s) for t in timings]
@@ -287,6 +318,14 @@ def main() -> None:
         "relations_only_per_s": round(statistics.median(rates(only))),
         "fixes_per_cpu_s_median": round(statistics.median(rates(full, cpu=True))),
         "relations_only_per_cpu_s": round(statistics.median(rates(only, cpu=True))),
+        **(
+            {
+                "reference_per_s": round(statistics.median(rates(reference))),
+                "reference_per_cpu_s": round(statistics.median(rates(reference, cpu=True))),
+            }
+            if reference
+            else {}
+        ),
         "relations_per_fix": round(pairs / len(readings), 2),
         "events_per_run": event_count,
         "python": platform.python_version(),

@@ -409,3 +409,19 @@ def test_failing_detector_does_not_stop_later_messages(
     assert result.events == [Event("org-1", "wearer-1", "dev-1", EventKind.SOS, at(-10), at(-9), *VIEUX_PORT)]
     assert only_state(result) == DeviceState(DEVICE.id, at(-9), at(-10), *VIEUX_PORT, 12.0)
     assert len(caplog.records) == 1
+
+
+def test_failing_geofence_batch_keeps_readings_and_other_events(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("index exploded")
+
+    monkeypatch.setattr(stages, "geofence_batch", boom)
+    message = fix(at(-2), CANEBIERE, alarms=frozenset({Alarm.SOS}))
+    with caplog.at_level(logging.ERROR, logger="geosentinel.pipeline.stages"):
+        result = run([(DEVICE, message, T0)])
+    assert result.readings == [Reading(DEVICE, message, at(-2), T0, None)]
+    assert result.events == [Event("org-1", "wearer-1", "dev-1", EventKind.SOS, at(-2), T0, *CANEBIERE)]
+    assert "geofence" not in result.memories[DEVICE.id].detectors  # no state invented for it
+    assert [r.getMessage() for r in caplog.records] == ["geofence detector failed on a batch of 1 readings"]

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise, repeat
 from operator import attrgetter
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
 import numpy as np
@@ -338,7 +338,10 @@ NUMPY_MAX_VERTICES: Final = 64
 class _Segments:
     """The edges of small polygons and corridors, in their fences' planes."""
 
-    ends: FloatArray  # (n, 4): ax, ay, bx, by
+    # (6, n), one row per quantity so that gathered edges are contiguous: each edge's start (ax, ay), the
+    # y of its end, its direction (dx, dy = end - start) and its squared length (1 for a degenerate edge,
+    # whose projection is then 0): computed once here rather than for every pair.
+    edges: FloatArray
     start: IndexArray  # per fence: its first edge
     count: IndexArray  # per fence: its number of edges; 0 for circles and fences measured by GEOS
 
@@ -357,25 +360,41 @@ class _Segments:
         small = (code != CIRCLE) & (counts <= NUMPY_MAX_VERTICES)
         edge = (ring[:-1] == ring[1:]) & small[owner[:-1]]
         count = np.bincount(owner[:-1][edge], minlength=len(parsed)).astype(np.intp)
-        return cls(np.column_stack((xy[:-1][edge], xy[1:][edge])), np.cumsum(count) - count, count)
-
-    def measure(self, fence: IndexArray, x: FloatArray, y: FloatArray) -> tuple[FloatArray, BoolArray]:
-        """Each point's distance to its fence's nearest edge, and whether it is inside (even-odd rule:
-        holes and the parts of a valid MultiPolygon come out right). Every fence must have edges."""
-        count = self.count[fence]
-        first = np.cumsum(count) - count  # where each point's edges start among all gathered edges
-        edges = np.repeat(self.start[fence] - first, count) + np.arange(int(count.sum()))
-        ax, ay, bx, by = self.ends[edges].T
-        point = np.repeat(np.arange(len(fence)), count)
-        px, py = x[point], y[point]
+        (ax, ay), (bx, by) = xy[:-1][edge].T, xy[1:][edge].T
         dx, dy = bx - ax, by - ay
         length2 = dx * dx + dy * dy
-        along = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
-        squared = (px - ax - along * dx) ** 2 + (py - ay - along * dy) ** 2
-        distance: FloatArray = np.sqrt(np.minimum.reduceat(squared, first))
+        edges = np.ascontiguousarray(np.vstack((ax, ay, by, dx, dy, np.where(length2 > 0, length2, 1.0))))
+        return cls(edges, np.cumsum(count) - count, count)
+
+    def measure(
+        self, start: IndexArray, count: IndexArray, x: FloatArray, y: FloatArray
+    ) -> tuple[FloatArray, BoolArray]:
+        """Each point's distance to its fence's nearest edge (the fence's ``count`` edges from ``start``),
+        and whether it is inside (even-odd rule: holes and the parts of a valid MultiPolygon come out
+        right). Every fence must have edges."""
+        first = np.cumsum(count) - count  # where each point's edges start among all gathered edges
+        which = np.repeat(start - first, count) + np.arange(int(count.sum()))
+        # np.take rather than indexing: numpy's fancy indexing along a second axis is many times slower.
+        ax, ay, by, dx, dy, length2 = np.take(self.edges, which, axis=1)
+        px, py = np.repeat(x, count), np.repeat(y, count)
+        # In place where possible: these arrays hold every edge of every pair of the batch.
+        qx, qy = px - ax, py - ay
+        along = qx * dx
+        along += qy * dy
+        along /= length2
+        np.clip(along, 0.0, 1.0, out=along)
+        ex, ey = along * dx, along * dy
+        np.subtract(qx, ex, out=ex)
+        np.subtract(qy, ey, out=ey)
+        np.square(ex, out=ex)
+        np.square(ey, out=ey)
+        ex += ey
+        distance: FloatArray = np.sqrt(np.minimum.reduceat(ex, first))
         # A ray from the point towards +x crosses the edges that straddle its y, to its right.
         straddles = (ay > py) != (by > py)
-        crossing_x = ax + (py - ay) * dx / np.where(straddles, dy, 1.0)
+        crossing_x = qy * dx
+        crossing_x /= np.where(straddles, dy, 1.0)
+        crossing_x += ax
         inside: BoolArray = np.add.reduceat(straddles & (px < crossing_x), first) % 2 == 1
         return distance, inside
 
@@ -464,6 +483,20 @@ class Relation(msgspec.Struct, frozen=True, gc=False):
     distance_m: float
 
 
+class FencePairs(NamedTuple):
+    """Every (fix, fence) pair of a batch and the fix's signed distance to that fence, ordered by fix.
+
+    The arrays :meth:`FenceIndex.relations` builds its relations from: ``fence`` holds positions in
+    :attr:`FenceIndex.fences`; a fix's pairs are in the same order as its relations.
+    """
+
+    fix: IndexArray
+    fence: IndexArray
+    distance_m: FloatArray
+    safe: BoolArray  # the fence is a safe zone (else a danger zone)
+    id_hash: npt.NDArray[np.int64]  # hash() of the fence's id (see FenceIndex.id_hashes)
+
+
 Scope = tuple[str, str | None]  # (organisation, wearer); wearer None: the organisation's org-wide fences
 _SCOPE_OF: Final = attrgetter("org_id", "wearer_id")
 
@@ -476,6 +509,22 @@ LANE_HEIGHT_DEG: Final = 200.0
 LANES_PER_ROW: Final = 1024
 MAX_NEAR_M: Final = 1_000_000.0
 MAX_GROWTH_LON_DEG: Final = 40.0
+
+
+_RECORD: Final = np.dtype(
+    [
+        ("lon0", np.float64),
+        ("lat0", np.float64),
+        ("metres_per_lon", np.float64),
+        ("size", np.float64),
+        ("id_hash", np.int64),
+        ("edges_from", np.int64),
+        ("edges", np.int32),
+        ("code", np.int8),
+        ("safe", np.bool_),
+    ],
+    align=True,
+)
 
 
 class FenceIndex:
@@ -510,10 +559,23 @@ class FenceIndex:
                 usable.append(shape)
         self._fences = kept
         shapes = _Shapes.build(usable)
-        self._code, self._size, self._area, self._line = shapes.code, shapes.size_m, shapes.area, shapes.line
-        self._segments = shapes.segments
+        self._area, self._line, self._segments = shapes.area, shapes.line, shapes.segments
         self._safe_fence = np.array([fence.kind == "safe" for fence in kept], dtype=bool)
-        self._lat0, self._lon0, self._metres_per_lon = shapes.lat0, shapes.lon0, shapes.metres_per_lon
+        self._position_of = {fence.id: i for i, fence in enumerate(kept)}
+        self._ids: ObjectArray = np.empty(len(kept), dtype=object)
+        self._ids[:] = [fence.id for fence in kept]
+        self._id_hashes: npt.NDArray[np.int64] = np.fromiter(
+            map(hash, self._ids.tolist()), np.int64, len(kept)
+        )
+        # What measuring a pair needs of its fence, in one record: a batch's pairs meet fences all over
+        # memory, and one gather of records (np.take) touches one place per pair where a gather per field
+        # touches eight.
+        self._table = np.empty(len(kept), dtype=_RECORD)
+        self._table["lon0"], self._table["lat0"] = shapes.lon0, shapes.lat0
+        self._table["metres_per_lon"], self._table["size"] = shapes.metres_per_lon, shapes.size_m
+        self._table["code"], self._table["safe"] = shapes.code, self._safe_fence
+        self._table["edges_from"], self._table["edges"] = shapes.segments.start, shapes.segments.count
+        self._table["id_hash"] = self._id_hashes
         self._build_scopes(kept)
         self._build_tree(kept, shapes.bbox)
 
@@ -527,6 +589,26 @@ class FenceIndex:
     @property
     def fences(self) -> Sequence[Fence]:
         return self._fences
+
+    @property
+    def safe(self) -> BoolArray:
+        """Per fence (by position in :attr:`fences`): whether it is a safe zone (else a danger zone)."""
+        return self._safe_fence
+
+    @property
+    def ids(self) -> ObjectArray:
+        """Each fence's id, by position in :attr:`fences`."""
+        return self._ids
+
+    @property
+    def id_hashes(self) -> npt.NDArray[np.int64]:
+        """Each fence id's ``hash()`` (this process's), by position in :attr:`fences`: ids as numbers."""
+        return self._id_hashes
+
+    @property
+    def positions(self) -> Mapping[str, int]:
+        """Each fence id's position in :attr:`fences` (the last one if several fences share an id)."""
+        return self._position_of
 
     def for_wearer(self, org_id: str, wearer_id: str | None) -> list[Fence]:
         """The fences that apply to a wearer: the organisation's org-wide ones, then the wearer's own."""
@@ -598,39 +680,63 @@ class FenceIndex:
     def relations(self, fixes: Sequence[FixQuery]) -> list[list[Relation]]:
         """For each fix, the fences that matter to it with its signed distance to each (see the module).
 
-        One STRtree query and one vectorised distance computation for the whole batch: the Python work
-        per fix is one or two dictionary lookups, plus building its relations. A fix outside the world
-        (|lat| > 90, |lon| > 180, NaN: the bad-fix filter does not look) meets no danger zone and is at an
-        unknown (NaN) distance from its safe zones, which the detector takes as "cannot tell".
+        One STRtree query and one vectorised distance computation for the whole batch (:meth:`measure`):
+        the Python work per fix is a dictionary lookup, plus building its relations. A fix outside the
+        world (|lat| > 90, |lon| > 180, NaN: the bad-fix filter does not look) meets no danger zone and is
+        at an unknown (NaN) distance from its safe zones, which the detector takes as "cannot tell".
         """
         count = len(fixes)
         if count == 0:
             return []
         latitude = np.fromiter((f.latitude for f in fixes), np.float64, count)
         longitude = np.fromiter((f.longitude for f in fixes), np.float64, count)
+        pairs = self.measure(list(map(_SCOPE_OF, fixes)), latitude, longitude)
+        # Relations are built in C (map over a Struct type), then each fix takes its slice of them.
+        fences = self._fences
+        built = list(map(Relation, map(fences.__getitem__, pairs.fence.tolist()), pairs.distance_m.tolist()))
+        bounds = np.searchsorted(pairs.fix, np.arange(count + 1)).tolist()
+        return [built[start:end] for start, end in pairwise(bounds)]
+
+    def measure(self, scopes: Sequence[Scope], latitude: FloatArray, longitude: FloatArray) -> FencePairs:
+        """What :meth:`relations` finds, as arrays: every (fix, fence) pair of the batch, in the same order.
+
+        ``scopes[i]`` is fix i's (organisation, wearer) and ``latitude[i]``, ``longitude[i]`` its position.
+        Fences are positions in :attr:`fences`. For callers that want no object per pair (the geofence
+        detector's batch path).
+        """
+        count = len(scopes)
+        if count == 0 or not self._fences:
+            empty = np.empty(0, dtype=np.intp)
+            return FencePairs(
+                empty,
+                empty,
+                np.empty(0, dtype=np.float64),
+                np.empty(0, dtype=bool),
+                np.empty(0, dtype=np.int64),
+            )
         on_earth = (np.abs(latitude) <= 90.0) & (np.abs(longitude) <= 180.0)  # False for NaN too
         if not on_earth.all():  # computed at (0, 0), then set to NaN: no warnings from inf or NaN
             latitude, longitude = np.where(on_earth, latitude, 0.0), np.where(on_earth, longitude, 0.0)
-        pair_fix, pair_fence = self._candidates(self._plans(fixes), on_earth, latitude, longitude)
-        distance = self._signed_distances(pair_fence, latitude[pair_fix], longitude[pair_fix])
+        pair_fix, pair_fence = self._candidates(self._plans(scopes), on_earth, latitude, longitude)
+        record = np.take(self._table, pair_fence)  # (fancy indexing of records is ~20 times slower)
+        distance = self._signed_distances(pair_fence, record, latitude[pair_fix], longitude[pair_fix])
         distance[~on_earth[pair_fix]] = np.nan
         # The tree finds danger zones by box: keep only those really within near_m (not the ones in the
         # boxes' corners), and every safe zone.
-        keep = self._safe_fence[pair_fence] | (distance <= self.near_m)
+        safe = record["safe"]
+        keep = safe | (distance <= self.near_m)
+        id_hash = record["id_hash"]
         if not keep.all():
             pair_fix, pair_fence, distance = pair_fix[keep], pair_fence[keep], distance[keep]
-        # Relations are built in C (map over a Struct type), then each fix takes its slice of them.
-        fences = self._fences
-        built = list(map(Relation, map(fences.__getitem__, pair_fence.tolist()), distance.tolist()))
-        bounds = np.searchsorted(pair_fix, np.arange(count + 1)).tolist()
-        return [built[start:end] for start, end in pairwise(bounds)]
+            safe, id_hash = safe[keep], id_hash[keep]
+        return FencePairs(pair_fix, pair_fence, distance, safe, id_hash)
 
-    def _plans(self, fixes: Sequence[FixQuery]) -> IndexArray:
+    def _plans(self, scopes: Sequence[Scope]) -> IndexArray:
         """Each fix's plan (-1: its organisation has no fence that applies to it)."""
-        plans = list(map(self._plan_of.get, map(_SCOPE_OF, fixes), repeat(-1)))  # in C: no Python loop
+        plans = list(map(self._plan_of.get, scopes, repeat(-1)))  # in C: no Python loop
         if -1 in plans:  # wearers without fences of their own: their organisation's plan
             org_plan = self._org_plan
-            plans = [org_plan.get(f.org_id, -1) if p < 0 else p for f, p in zip(fixes, plans, strict=True)]
+            plans = [org_plan.get(s[0], -1) if p < 0 else p for s, p in zip(scopes, plans, strict=True)]
         return np.array(plans, dtype=np.intp)
 
     def _candidates(
@@ -655,32 +761,54 @@ class FenceIndex:
         order = np.argsort(pair_fix, kind="stable")
         return pair_fix[order], pair_fence[order]
 
-    def _signed_distances(self, fence: IndexArray, latitude: FloatArray, longitude: FloatArray) -> FloatArray:
-        """Signed distance (metres) from each point to the matching fence, grouped by kind of geometry."""
-        x = _wrap_lon(longitude - self._lon0[fence]) * self._metres_per_lon[fence]
-        y = (latitude - self._lat0[fence]) * METRES_PER_DEGREE
-        code = self._code[fence]
-        distance = np.empty(len(fence), dtype=np.float64)
+    def _signed_distances(
+        self, fence: IndexArray, record: npt.NDArray[np.void], latitude: FloatArray, longitude: FloatArray
+    ) -> FloatArray:
+        """Signed distance (metres) from each point to its fence (``record``: the fence's row of the
+        table), grouped by kind of geometry."""
+        x = _wrap_lon(longitude - record["lon0"]) * record["metres_per_lon"]
+        y = (latitude - record["lat0"]) * METRES_PER_DEGREE
+        code, size = record["code"], record["size"]
+        distance = np.empty(len(record), dtype=np.float64)
         circle = code == CIRCLE
-        distance[circle] = np.hypot(x[circle], y[circle]) - self._size[fence[circle]]
-        small = self._segments.count[fence] > 0
+        distance[circle] = np.hypot(x[circle], y[circle]) - size[circle]
+        edges = record["edges"].astype(np.intp)
+        small = edges > 0
         if small.any():
-            which = fence[small]
-            to_edge, inside = self._segments.measure(which, x[small], y[small])
+            start = record["edges_from"][small].astype(np.intp)
+            to_edge, inside = self._segments.measure(start, edges[small], x[small], y[small])
             signed = np.where(inside, -to_edge, to_edge)
-            distance[small] = np.where(code[small] == POLYGON, signed, to_edge - self._size[which])
-        corridor = (code == CORRIDOR) & ~small
-        if corridor.any():
-            points = shapely.points(x[corridor], y[corridor])
-            to_line = shapely.distance(self._line[fence[corridor]], points)
-            distance[corridor] = to_line - self._size[fence[corridor]]
-        polygon = (code == POLYGON) & ~small
-        if polygon.any():
-            px, py, which = x[polygon], y[polygon], fence[polygon]
-            to_boundary = shapely.distance(self._line[which], shapely.points(px, py))
-            inside = shapely.contains_xy(self._area[which], px, py)
-            distance[polygon] = np.where(inside, -to_boundary, to_boundary)
+            distance[small] = np.where(code[small] == POLYGON, signed, to_edge - size[small])
+        big = ~circle & ~small
+        if big.any():
+            self._measure_big(np.flatnonzero(big), fence, record, x, y, distance)
         return distance
+
+    def _measure_big(
+        self,
+        which: IndexArray,
+        fence: IndexArray,
+        record: npt.NDArray[np.void],
+        x: FloatArray,
+        y: FloatArray,
+        out: FloatArray,
+    ) -> None:
+        """Polygons and corridors with too many vertices for numpy, through GEOS (their prepared
+        geometries index their edges)."""
+        fence = fence[which]
+        code, size, px, py = record["code"][which], record["size"][which], x[which], y[which]
+        corridor = code == CORRIDOR
+        if corridor.any():
+            to_line = shapely.distance(
+                self._line[fence[corridor]], shapely.points(px[corridor], py[corridor])
+            )
+            out[which[corridor]] = to_line - size[corridor]
+        polygon = ~corridor
+        if polygon.any():
+            qx, qy, shapes = px[polygon], py[polygon], fence[polygon]
+            to_boundary = shapely.distance(self._line[shapes], shapely.points(qx, qy))
+            inside = shapely.contains_xy(self._area[shapes], qx, qy)
+            out[which[polygon]] = np.where(inside, -to_boundary, to_boundary)
 
 
 class _Ragged:

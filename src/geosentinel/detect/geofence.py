@@ -1,8 +1,9 @@
 """Geofences: a wearer leaving a safe zone or entering a danger zone, confirmed before anyone is alerted.
 
-Pure state machine per device and fence. The pipeline computes the fix's signed distance to every fence
-that matters (:meth:`FenceIndex.relations`, for a whole batch at once) and hands them to
-:func:`geofence_step` with the reading.
+Pure state machine per device and fence. :func:`geofence_step` takes one reading and the fix's signed
+distances to every fence that matters to it (:meth:`FenceIndex.relations`, computed for a whole batch
+at once). :func:`geofence_batch` does the same for a whole batch of readings from the devices' states,
+in numpy where it can, with exactly the same states and events; the pipeline calls it once per batch.
 
 **What one fix says.** With ``d`` the signed distance to the boundary (> 0 outside), ``u`` the fix's
 uncertainty (:func:`position_uncertainty_m`) and ``m`` the margin, a fix is
@@ -46,20 +47,27 @@ outside) or a safe zone that was deleted or no longer applies; either way its tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import ClassVar, Final, Literal
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import ClassVar, Final, Literal, NamedTuple
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from geosentinel.detect.base import WearerProfile, event
-from geosentinel.detect.fences import FenceKind, Relation
+from geosentinel.detect.fences import Fence, FenceIndex, FenceKind, Relation, Scope
 from geosentinel.detect.schedule import schedule_active
 from geosentinel.detect.uncertainty import position_uncertainty_m
 from geosentinel.model import Event, EventKind, Reading
 
 Side = Literal["inside", "outside"]
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+ObjectArray = npt.NDArray[np.object_]
 Status = Literal["unknown", "inside", "outside"]
 
 
@@ -157,8 +165,7 @@ def _advance(
     return _pend(track, side, time, non_cell, params)  # (a confirmed violation took the first branch)
 
 
-def _event(reading: Reading, relation: Relation) -> Event:
-    fence = relation.fence
+def _event(reading: Reading, fence: Fence, distance_m: float) -> Event:
     kind = EventKind.GEOFENCE_EXIT if fence.kind == "safe" else EventKind.GEOFENCE_ENTER
     message = reading.message
     return event(
@@ -170,7 +177,7 @@ def _event(reading: Reading, relation: Relation) -> Event:
         message.longitude,
         fence_id=fence.id,
         fence_name=fence.name,
-        distance_m=round(relation.distance_m, 1),
+        distance_m=round(distance_m, 1),
     )
 
 
@@ -185,27 +192,45 @@ def geofence_step(
     """The device's geofence state after ``reading`` and the events it raises (at most one per fence).
 
     ``relations`` are the reading's signed distances to the fences that matter to its wearer. ``now`` is
-    part of the detector contract but unused: the fix's own time orders and times everything.
+    part of the detector contract but unused: the fix's own time orders and times everything. The
+    reference for :func:`geofence_batch`, which does the same for a whole batch of readings.
     """
     current = state if state is not None else GeofenceState()
     last = current.last_fix_time
     if not reading.position_ok or (last is not None and reading.time <= last):
         return current, []
     uncertainty_m, source = position_uncertainty_m(reading.message)
-    time, non_cell, margin_m = reading.time, source != "cell", params.margin_m
-    before = current.fences
+    margin_m = params.margin_m
+    distances = [relation.distance_m for relation in relations]
+    tracks, events = _tracks_after(
+        current.fences,
+        [relation.fence for relation in relations],
+        distances,
+        [classify(distance, uncertainty_m, margin_m) for distance in distances],
+        reading,
+        source != "cell",
+        lambda _: profile,
+        params,
+    )
+    return GeofenceState(reading.time, tracks), events
+
+
+def _tracks_after(
+    before: Mapping[str, FenceTrack],
+    fences: Sequence[Fence],
+    distances: Sequence[float],
+    sides: Sequence[Side | None],
+    reading: Reading,
+    non_cell: bool,
+    profile_of: Callable[[str | None], WearerProfile],
+    params: GeofenceParams,
+) -> tuple[dict[str, FenceTrack], list[Event]]:
+    """A counted fix's tracks and events, from the tracks before it and the fix's side of each fence that
+    matters to it (``fences[i]`` at ``distances[i]``, clearly on ``sides[i]``)."""
+    time = reading.time
     tracks: dict[str, FenceTrack] = {}
     events: list[Event] = []
-    for relation in relations:
-        fence = relation.fence
-        distance = relation.distance_m
-        # classify(), inlined: this loop runs for every fence near every fix (see bench/geofence.py).
-        if distance - uncertainty_m > margin_m:
-            side: Side | None = "outside"
-        elif distance < 0 and distance + uncertainty_m < margin_m:
-            side = "inside"
-        else:
-            side = None
+    for fence, distance, side in zip(fences, distances, sides, strict=True):
         old = before.get(fence.id)
         if old is None:
             if fence.kind == "danger" and side != "inside":
@@ -219,11 +244,15 @@ def geofence_step(
         track, alert = _advance(old, fence.kind, side, time, non_cell, params)
         if track is None:
             continue
-        if alert and schedule_active(fence.schedule, time, profile.timezone):
+        # The profile (for its time zone) is only looked up when a schedule has to be read.
+        if alert and (
+            fence.schedule is None
+            or schedule_active(fence.schedule, time, profile_of(reading.device.wearer_id).timezone)
+        ):
             track = msgspec.structs.replace(track, alerted=True)
-            events.append(_event(reading, relation))
+            events.append(_event(reading, fence, distance))
         tracks[fence.id] = track
-    return GeofenceState(time, tracks), events
+    return tracks, events
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,3 +279,454 @@ class GeofenceDetector:
 
 
 GEOFENCE = GeofenceDetector()
+
+
+# -- a whole batch at once ----------------------------------------------------------------------------------
+#
+# geofence_step walks every fence that matters to a fix in Python (~2 µs a fence), after the index built a
+# Relation per pair. The batch path takes the index's pairs as arrays and runs the same state machine for
+# every (fix, fence) pair at once in numpy: the side each fix is clearly on, then each track's next value,
+# against the tracks each device had when the batch started. A fix that leaves its device's tracks
+# exactly as they were (the common case: uncertain, or on the settled side again) costs nothing more.
+# The numpy step is exact for the first counted fix of every device in the batch; a later fix of the
+# same device depends on what the earlier one did, so it goes through _tracks_after (geofence_step's own
+# code) unless its device's tracks are still those of the start and it leaves them. FenceTrack objects
+# are only built for tracks that change, and schedules are only read when an event is due.
+
+UNCERTAIN: Final = 0  # side codes; also status codes, where 0 is "unknown"
+INSIDE: Final = 1
+OUTSIDE: Final = 2
+_SIDE_OF_CODE: Final[tuple[Side | None, ...]] = (None, "inside", "outside")
+_STATUS_CODE: Final[dict[str, int]] = {"unknown": UNCERTAIN, "inside": INSIDE, "outside": OUTSIDE}
+_STATUS_NAME: Final = np.array(["unknown", "inside", "outside"], dtype=object)
+_KIND_NAME: Final = np.array(["danger", "safe"], dtype=object)  # by "is safe"
+# A track's settled fields as bits of one int (the pending count is read only for pending runs).
+_SAFE_BIT: Final = 1
+_ALERTED_BIT: Final = 2
+_PENDING: Final = 4
+_STATUS_SHIFT: Final = 3
+_CODES: Final[dict[tuple[str, str, bool], int]] = {
+    (kind, status, alerted): (_SAFE_BIT if kind == "safe" else 0)
+    | (_ALERTED_BIT if alerted else 0)
+    | (code << _STATUS_SHIFT)
+    for kind in ("safe", "danger")
+    for status, code in (("unknown", UNCERTAIN), ("inside", INSIDE), ("outside", OUTSIDE))
+    for alerted in (False, True)
+}
+_SLOT_SPREAD: Final = 0x9E3779B97F4A7C15 - (1 << 64)  # an odd multiplier (int64): spreads devices' keys
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_TRACKS: Final[dict[str, FenceTrack]] = {}  # never modified
+_BLANK: Final = FenceTrack("danger")  # the row of pairs without a track
+_MICROSECOND: Final = timedelta(microseconds=1)
+# What a pair's track becomes.
+_DROP: Final = 0  # no track (as for every danger zone the wearer is clearly out of)
+_KEEP: Final = 1  # the same FenceTrack object
+_NEW: Final = 2  # a new FenceTrack
+
+
+def _micros(time: datetime) -> int:
+    """Microseconds since the epoch: datetimes compared and subtracted exactly, as int64 in numpy."""
+    return (time - _EPOCH) // _MICROSECOND
+
+
+@dataclass(slots=True)
+class _Fixes:
+    """The batch's good fixes (``position_ok``), in reading order, and the devices they belong to."""
+
+    reading: list[int]  # the fix's position among the readings
+    slot: list[int]  # its device's position in ``devices``
+    time: list[datetime]
+    non_cell: list[bool]
+    uncertainty_m: list[float]
+    queried: list[int]  # the fixes with a wearer, the only ones that meet fences
+    scopes: list[Scope]
+    latitude: list[float]
+    longitude: list[float]
+    devices: list[str]
+
+    @classmethod
+    def of(cls, readings: Sequence[Reading]) -> _Fixes:
+        # Built with comprehensions and maps (C loops) rather than one Python loop of appends: this runs
+        # for every reading.
+        ok = [reading.position_ok for reading in readings]
+        if all(ok):
+            positions, good = list(range(len(readings))), list(readings)
+        else:
+            positions = [i for i, fix in enumerate(ok) if fix]
+            good = [readings[i] for i in positions]
+        devices = [reading.device for reading in good]
+        messages = [reading.message for reading in good]
+        device_ids = [device.id for device in devices]
+        slot_of = dict.fromkeys(device_ids, 0)
+        for slot, device_id in enumerate(slot_of):
+            slot_of[device_id] = slot
+        uncertainty, sources = zip(*map(position_uncertainty_m, messages), strict=True) if good else ((), ())
+        wearers = [device.wearer_id for device in devices]
+        queried = list(range(len(good)))  # the fixes that meet fences: those of a wearer
+        if None in wearers:
+            queried = [j for j in queried if wearers[j] is not None]
+            devices, messages = [devices[j] for j in queried], [messages[j] for j in queried]
+            wearers = [wearers[j] for j in queried]
+        return cls(
+            positions,
+            list(map(slot_of.__getitem__, device_ids)),
+            [reading.time for reading in good],
+            [source != "cell" for source in sources],
+            list(uncertainty),
+            queried,
+            list(zip([device.org_id for device in devices], wearers, strict=True)),
+            [message.latitude for message in messages],  # type: ignore[misc]  # position_ok: not None
+            [message.longitude for message in messages],  # type: ignore[misc]
+            list(slot_of),
+        )
+
+
+class _Pairs(NamedTuple):
+    """Every (fix, fence) pair of the batch (fixes numbered as in :class:`_Fixes`) as the index measured
+    it, and the side the fix is clearly on (:func:`classify`, vectorised)."""
+
+    fix: IntArray
+    fence: IntArray
+    distance_m: FloatArray
+    safe: BoolArray
+    id_hash: npt.NDArray[np.int64]
+    side: IntArray
+
+    @classmethod
+    def of(cls, fixes: _Fixes, index: FenceIndex, margin_m: float) -> _Pairs:
+        found = index.measure(fixes.scopes, np.array(fixes.latitude), np.array(fixes.longitude))
+        fix = np.array(fixes.queried, dtype=np.intp)[found.fix]
+        distance = found.distance_m
+        uncertainty = np.array(fixes.uncertainty_m)[fix]
+        side: IntArray = np.where(
+            distance - uncertainty > margin_m,
+            OUTSIDE,
+            np.where((distance < 0) & (distance + uncertainty < margin_m), INSIDE, UNCERTAIN),
+        )
+        return cls(fix, found.fence, distance, found.safe, found.id_hash, side)
+
+
+@dataclass(slots=True)
+class _Tracks:
+    """The devices' tracks when the batch started, flat (one row per track, then a blank row that pairs
+    without a track point to), and each pair's row. ``None`` from :meth:`of` when pairs cannot be matched
+    with tracks in bulk (the caller then does it all in Python)."""
+
+    objects: list[FenceTrack]
+    safe: BoolArray
+    status: IntArray
+    pending: IntArray  # 1 for a pending run (its count is read from the object when needed), else 0
+    alerted: BoolArray
+    tracked: IntArray  # per device: how many tracks it has
+    row: IntArray  # per pair: its track's row (the blank row when it has none)
+    matched: BoolArray  # per pair: its device has a track for its fence
+
+    @classmethod
+    def of(
+        cls, starts: Sequence[GeofenceState | None], index: FenceIndex, pairs: _Pairs, slot: IntArray
+    ) -> _Tracks | None:
+        if len(index.positions) != len(index):  # fence ids repeat: a track would meet two fences
+            return None
+        # One Python pass over every track (touching each object once costs less than a pass per
+        # field): its device, its fence id and the id's hash, and its settled fields as one small code.
+        track_slot: list[int] = []
+        ids: list[str] = []
+        hashes: list[int] = []
+        codes: list[int] = []
+        objects: list[FenceTrack] = []
+        tracked = [0] * len(starts)
+        for device, state in enumerate(starts):
+            if state is None or not state.fences:
+                continue
+            tracked[device] = len(state.fences)
+            for fence_id, track in state.fences.items():
+                track_slot.append(device)
+                ids.append(fence_id)
+                hashes.append(hash(fence_id))
+                objects.append(track)
+                codes.append(
+                    _CODES[track.kind, track.status, track.alerted] | (_PENDING if track.pending else 0)
+                )
+        objects.append(_BLANK)
+        codes.append(_CODES["danger", "unknown", False])
+        # Join the pairs with the tracks on (device, hash of the fence id): numbers, unlike the ids, sort
+        # and search in numpy. The key may collide: matches are checked on the device and the id, and if
+        # two tracks share a key the batch is left to Python. A track whose fence left the index meets no
+        # pair, as in geofence_step.
+        slots = np.array(track_slot, dtype=np.int64)
+        key = np.array(hashes, dtype=np.int64) + slots * _SLOT_SPREAD
+        order = np.argsort(key)
+        key = key[order]
+        if len(key) > 1 and (key[1:] == key[:-1]).any():
+            return None
+        pair_slot = slot[pairs.fix]
+        pair_key = pairs.id_hash + pair_slot * _SLOT_SPREAD
+        blank = len(ids)
+        row = np.full(len(pair_key), blank, dtype=np.intp)
+        if blank:
+            at = np.minimum(np.searchsorted(key, pair_key), blank - 1)
+            candidate = np.flatnonzero(key[at] == pair_key)
+            found = order[at[candidate]]
+            track_ids = np.empty(blank, dtype=object)
+            track_ids[:] = ids
+            same = (slots[found] == pair_slot[candidate]) & (
+                track_ids[found] == index.ids[pairs.fence[candidate]]
+            )
+            row[candidate[same]] = found[same]
+        code = np.array(codes, dtype=np.intp)
+        return cls(
+            objects,
+            code & _SAFE_BIT != 0,
+            (code >> _STATUS_SHIFT) & 3,
+            (code & _PENDING != 0).astype(np.int64),
+            code & _ALERTED_BIT != 0,
+            np.array(tracked, dtype=np.intp),
+            row,
+            row != blank,
+        )
+
+    def leaves(self, pairs: _Pairs, index: FenceIndex, slot: IntArray) -> BoolArray:
+        """Per fix: whether, applied to its device's tracks as they were when the batch started, it would
+        leave them exactly as they are (same fences, same tracks, no event)."""
+        # The sides a fix can be on and leave a track as it is: uncertain; or, nothing pending, its settled
+        # side, unless that is a violation not alerted yet (the schedule may allow the event now).
+        violating = np.where(self.safe, OUTSIDE, INSIDE)
+        settled = (
+            (self.pending == 0) & (self.status != UNCERTAIN) & ((self.status != violating) | self.alerted)
+        )
+        still = (1 << UNCERTAIN) | np.where(settled, 1 << self.status, 0)
+        row, safe, side = self.row, pairs.safe, pairs.side
+        may_stay = self.matched & (self.safe[row] == safe) & ((still[row] >> side) & 1 == 1)
+        # A fence without a track leaves nothing behind only if it is a danger zone the fix is not clearly in.
+        quiet = may_stay | (~self.matched & ~safe & (side != INSIDE))
+        count = len(slot)
+        noisy = np.bincount(pairs.fix[~quiet], minlength=count)
+        kept = np.bincount(pairs.fix[self.matched], minlength=count)
+        # Every track must be met again: a fence no longer among the fix's fences has its track dropped.
+        leaves: BoolArray = (noisy == 0) & (kept == self.tracked[slot])
+        return leaves
+
+
+class _Next(NamedTuple):
+    """What each selected pair's track becomes (:data:`_DROP`, :data:`_KEEP`, :data:`_NEW`), the new
+    track's fields, and whether the pair's fix should raise the fence's event (if its schedule allows)."""
+
+    outcome: IntArray
+    safe: BoolArray
+    status: IntArray
+    pending: IntArray
+    since: ObjectArray
+    non_cell: BoolArray
+    alert: BoolArray
+
+
+def _next_tracks(
+    chosen: IntArray, pairs: _Pairs, tracks: _Tracks, fixes: _Fixes, index: FenceIndex, params: GeofenceParams
+) -> _Next:
+    """:func:`_tracks_after` for the pairs ``chosen``, against the tracks the batch started with."""
+    side, safe = pairs.side[chosen], pairs.safe[chosen]
+    violating = np.where(safe, OUTSIDE, INSIDE)
+    row, matched = tracks.row[chosen], tracks.matched[chosen]
+    # A fence without a track, or whose track was of the other kind, starts from FenceTrack(kind).
+    fresh = ~(matched & (tracks.safe[row] == safe))
+    status = np.where(fresh, UNCERTAIN, tracks.status[row])
+    pending = np.where(fresh, 0, tracks.pending[row])
+    uncertain = side == UNCERTAIN
+    settled = ~fresh & ~uncertain & (pending == 0) & (side == status)
+    keep = ~fresh & (uncertain | settled)
+    alert = settled & (side == violating) & ~tracks.alerted[row]
+    calm = ~uncertain & ~settled & (side != violating)
+    pending[calm] = 0  # FenceTrack(kind, side): the episode is over
+    pend = ~uncertain & ~settled & (side == violating)
+    # No track: a danger zone it has no track for and is not clearly in, or one it is clearly out of.
+    drop = (~matched & ~safe & (side != INSIDE)) | (calm & ~safe)
+    outcome = np.where(drop, _DROP, np.where(keep, _KEEP, _NEW))
+    status = np.where(calm, side, status)
+    since = np.full(len(chosen), None, dtype=object)
+    non_cell = np.zeros(len(chosen), dtype=bool)
+    if pend.any():
+        # _pend: extend the run, or restart it when there is none or it is stale.
+        which = np.flatnonzero(pend)
+        fix = pairs.fix[chosen[which]]
+        row_p, fresh_p = row[which], fresh[which]
+        time_us = np.array([_micros(fixes.time[f]) for f in fix.tolist()], dtype=np.int64)
+        # Only pending runs are timed: their starts are looked up and converted here, not every track's.
+        runs = [tracks.objects[r] for r in row_p.tolist()]
+        pending[which] = np.where(fresh_p, 0, np.array([track.pending for track in runs], dtype=np.int64))
+        run_start = np.empty(len(runs), dtype=object)
+        run_start[:] = [track.pending_since for track in runs]
+        has_since = ~fresh_p & np.array([t is not None for t in run_start.tolist()], dtype=bool)
+        since_us = np.array([0 if t is None else _micros(t) for t in run_start.tolist()], dtype=np.int64)
+        old_non_cell = np.array([track.pending_non_cell for track in runs], dtype=bool)
+        restart = (pending[which] == 0) | ~has_since | (time_us - since_us > params.max_gap // _MICROSECOND)
+        count = np.where(restart, 1, pending[which] + 1)
+        start_us = np.where(restart, time_us, since_us)
+        fix_non_cell = np.array(fixes.non_cell, dtype=bool)[fix]
+        run_non_cell = np.where(restart, fix_non_cell, (~fresh_p & old_non_cell) | fix_non_cell)
+        enough = (count >= params.confirm_fixes) | (
+            (count >= 2) & (time_us - start_us >= params.dwell // _MICROSECOND)
+        )
+        confirmed = enough & run_non_cell
+        times = np.empty(len(fix), dtype=object)
+        times[:] = [fixes.time[f] for f in fix.tolist()]
+        # Confirmed: settled on the violating side (FenceTrack(kind, side)), the event is due.
+        pending[which] = np.where(confirmed, 0, count)
+        status[which] = np.where(confirmed, side[which], status[which])
+        run_since = run_start
+        run_since[restart] = times[restart]
+        run_since[confirmed] = None
+        since[which] = run_since
+        non_cell[which] = ~confirmed & run_non_cell
+        alert[which] = confirmed
+    return _Next(outcome, safe, status, pending, since, non_cell, alert)
+
+
+def _first_fixes(
+    first: list[int],
+    pairs: _Pairs,
+    tracks: _Tracks,
+    fixes: _Fixes,
+    readings: Sequence[Reading],
+    index: FenceIndex,
+    profile_of: Callable[[str | None], WearerProfile],
+    params: GeofenceParams,
+) -> tuple[list[dict[str, FenceTrack]], list[list[Event]]]:
+    """The tracks after each of ``first`` (fixes that are the first counted one of their device in the
+    batch) and their events: :func:`_tracks_after` for all of them at once."""
+    selected = np.zeros(len(fixes.reading), dtype=bool)
+    selected[first] = True
+    chosen = np.flatnonzero(selected[pairs.fix])
+    after = _next_tracks(chosen, pairs, tracks, fixes, index, params)
+    result = np.empty(len(chosen), dtype=object)
+    keep = np.flatnonzero(after.outcome == _KEEP)
+    objects = tracks.objects
+    result[keep] = [objects[row] for row in tracks.row[chosen[keep]].tolist()]
+    new = np.flatnonzero(after.outcome == _NEW)
+    result[new] = list(
+        map(
+            FenceTrack,
+            _KIND_NAME[after.safe[new].astype(np.intp)].tolist(),
+            _STATUS_NAME[after.status[new]].tolist(),
+            after.pending[new].tolist(),
+            after.since[new].tolist(),
+            after.non_cell[new].tolist(),
+        )
+    )
+    events: list[list[Event]] = [[] for _ in first]
+    alerts = np.flatnonzero(after.alert).tolist()
+    place = {fix: n for n, fix in enumerate(first)} if alerts else {}
+    for at in alerts:  # in pair order: a fix's events in its fences' order
+        pair = int(chosen[at])
+        fence, fix = index.fences[int(pairs.fence[pair])], int(pairs.fix[pair])
+        reading = readings[fixes.reading[fix]]
+        if fence.schedule is None or schedule_active(
+            fence.schedule, reading.time, profile_of(reading.device.wearer_id).timezone
+        ):
+            result[at] = msgspec.structs.replace(result[at], alerted=True)
+            events[place[fix]].append(_event(reading, fence, float(pairs.distance_m[pair])))
+    kept = np.flatnonzero(after.outcome != _DROP)
+    # Each fix's tracks are the next ``count`` of the kept pairs (pairs are ordered by fix).
+    count = np.bincount(pairs.fix[chosen[kept]], minlength=len(fixes.reading))[first].tolist()
+    entries = zip(index.ids[pairs.fence[chosen[kept]]].tolist(), result[kept].tolist(), strict=True)
+    new_tracks = [dict(islice(entries, n)) for n in count]
+    return new_tracks, events
+
+
+def _later_fixes(
+    later: list[int],
+    leaves: list[bool],
+    changed: list[bool],
+    current: list[dict[str, FenceTrack]],
+    events: list[list[Event]],
+    pairs: _Pairs,
+    fixes: _Fixes,
+    readings: Sequence[Reading],
+    index: FenceIndex,
+    profile_of: Callable[[str | None], WearerProfile],
+    params: GeofenceParams,
+) -> None:
+    """Apply ``later`` (fixes after their device's first counted one in the batch), in order, to the
+    devices' ``current`` tracks, through _tracks_after: they depend on what the fixes before did."""
+    bounds = np.searchsorted(pairs.fix, np.arange(len(fixes.reading) + 1)).tolist()
+    for fix in later:
+        device = fixes.slot[fix]
+        if leaves[fix] and not changed[device]:
+            continue  # its device's tracks are still those the batch started with, and it leaves them
+        changed[device] = True
+        start, end = bounds[fix], bounds[fix + 1]
+        current[device], events[fixes.reading[fix]] = _tracks_after(
+            current[device],
+            [index.fences[k] for k in pairs.fence[start:end].tolist()],
+            pairs.distance_m[start:end].tolist(),
+            [_SIDE_OF_CODE[code] for code in pairs.side[start:end].tolist()],
+            readings[fixes.reading[fix]],
+            fixes.non_cell[fix],
+            profile_of,
+            params,
+        )
+
+
+def geofence_batch(
+    states: Mapping[str, GeofenceState | None],
+    readings: Sequence[Reading],
+    index: FenceIndex,
+    profile_of: Callable[[str | None], WearerProfile],
+    params: GeofenceParams = DEFAULT_PARAMS,
+) -> tuple[dict[str, GeofenceState], list[list[Event]]]:
+    """The geofence detector over a batch of readings in order: exactly what asking ``index`` for every
+    good fix's relations and calling :func:`geofence_step` reading by reading gives, in a fraction of the
+    time.
+
+    ``states`` are the devices' states before the batch, by device id (absent or ``None``: never seen).
+    Readings that are not ``position_ok`` are not looked at. A good fix of a device without a wearer
+    meets no fence (geofence_step with no relations: its tracks are dropped). Returns the state of every
+    device with a good fix in the batch (the state it had, or a blank one, when none of its fixes
+    counted) and the events of each reading, by position in ``readings``. ``profile_of`` gives a wearer's
+    profile; it is only called when a scheduled fence has an event due. Pure: no I/O, no clock.
+    """
+    events: list[list[Event]] = [[] for _ in readings]
+    fixes = _Fixes.of(readings)
+    if not fixes.reading:
+        return {}, events
+    pairs = _Pairs.of(fixes, index, params.margin_m)
+    starts = [states.get(device_id) for device_id in fixes.devices]
+    slot = np.array(fixes.slot, dtype=np.int64)
+    tracks = _Tracks.of(starts, index, pairs, slot)
+    vectorised = tracks is not None
+    leaves = [False] * len(slot) if tracks is None else tracks.leaves(pairs, index, slot).tolist()
+    # Which fixes count (newer than the device's last counted fix) and whether each is its device's first.
+    last = [None if state is None else state.last_fix_time for state in starts]
+    counted = [False] * len(starts)
+    first: list[int] = []
+    later: list[int] = []
+    for fix, (device, time) in enumerate(zip(fixes.slot, fixes.time, strict=True)):
+        before = last[device]
+        if before is not None and time <= before:
+            continue  # late, out of order or repeated: changes nothing
+        last[device] = time
+        if counted[device]:
+            later.append(fix)
+        elif not leaves[fix]:
+            (first if vectorised else later).append(fix)
+        counted[device] = True
+    current = [{} if state is None else state.fences for state in starts]
+    changed = [False] * len(starts)
+    if first and tracks is not None:
+        found, raised = _first_fixes(first, pairs, tracks, fixes, readings, index, profile_of, params)
+        for fix, new_tracks, fix_events in zip(first, found, raised, strict=True):
+            current[fixes.slot[fix]], changed[fixes.slot[fix]] = new_tracks, True
+            events[fixes.reading[fix]] = fix_events
+    if later:
+        _later_fixes(
+            later, leaves, changed, current, events, pairs, fixes, readings, index, profile_of, params
+        )
+    if all(counted):  # the common case: built in C
+        return dict(zip(fixes.devices, map(GeofenceState, last, current), strict=True)), events
+    new_states: dict[str, GeofenceState] = {}
+    for device, device_id in enumerate(fixes.devices):
+        start_state = starts[device]
+        if counted[device]:
+            new_states[device_id] = GeofenceState(last[device], current[device])
+        else:
+            new_states[device_id] = start_state if start_state is not None else GeofenceState()
+    return new_states, events

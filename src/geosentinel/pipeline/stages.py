@@ -22,8 +22,8 @@ import msgspec
 from geosentinel.detect.alarms import ALARMS
 from geosentinel.detect.base import WearerProfile, decode_state, encode_states
 from geosentinel.detect.battery import BATTERY
-from geosentinel.detect.fences import FenceIndex, FixQuery, Relation
-from geosentinel.detect.geofence import GEOFENCE, GeofenceState, geofence_step
+from geosentinel.detect.fences import FenceIndex
+from geosentinel.detect.geofence import GEOFENCE, GeofenceState, geofence_batch
 from geosentinel.detect.inactivity import INACTIVITY
 from geosentinel.detect.offline import OFFLINE
 from geosentinel.detect.vitals import VITALS
@@ -158,16 +158,18 @@ def process(
         reading = _check(device, message, received_at, state, limits)
         readings.append(reading)
         current[device.id] = _next_state(state, reading)
-    relations = _relations(readings, context.fences)
-    events: list[Event] = []
     working: dict[str, dict[str, msgspec.Struct]] = {}
     profiles = context.profiles
-    for reading, fence_relations in zip(readings, relations, strict=True):
+    found: list[list[Event]] = []
+    for reading in readings:
         device = reading.device
         detectors = working.get(device.id)
         if detectors is None:
             detectors = working[device.id] = dict(states.get(device.id).detectors)
-        events.extend(_detect(reading, detectors, fence_relations, profiles.get(device.wearer_id)))
+        found.append(_detect(reading, detectors, profiles.get(device.wearer_id)))
+    fence_events = _geofences(readings, working, context)
+    events = [event for per_reading in zip(found, fence_events, strict=True) for group in per_reading
+              for event in group]  # fmt: skip
     updated: dict[str, Memory] = {}
     for device_id, detectors in working.items():
         encoded = states.get(device_id).encoded
@@ -217,30 +219,31 @@ def sweep(
     return StageResult([], events, updated)
 
 
-def _relations(readings: Sequence[Reading], fences: FenceIndex) -> list[Sequence[Relation]]:
-    """Signed distances to the fences near each good fix, computed for the whole batch at once."""
-    found: list[Sequence[Relation]] = [() for _ in readings]
-    if not len(fences):
-        return found
-    positions: list[int] = []
-    queries: list[FixQuery] = []
-    for i, reading in enumerate(readings):
-        m, device = reading.message, reading.device
-        if reading.position_ok and device.wearer_id is not None:
-            assert m.latitude is not None and m.longitude is not None  # position_ok says so
-            positions.append(i)
-            queries.append(FixQuery(device.org_id, device.wearer_id, m.latitude, m.longitude))
-    for i, relations in zip(positions, fences.relations(queries), strict=True):
-        found[i] = relations
-    return found
+def _geofences(
+    readings: Sequence[Reading], working: dict[str, dict[str, msgspec.Struct]], context: Context
+) -> list[list[Event]]:
+    """The geofence detector over the whole batch at once (one index query, vectorised sides); updates
+    the devices' geofence states in ``working`` and returns each reading's events."""
+    starts: dict[str, GeofenceState | None] = {}
+    for device_id, detectors in working.items():
+        previous = detectors.get(GEOFENCE.name)
+        assert previous is None or isinstance(previous, GeofenceState)
+        starts[device_id] = previous
+    try:
+        after, events = geofence_batch(
+            starts, readings, context.fences, context.profiles.get, GEOFENCE.params
+        )
+    except Exception:
+        # Never lose the readings or the other detectors' events: this batch's fixes go unchecked
+        # against fences (and are logged), the devices keep their geofence states.
+        log.exception("geofence detector failed on a batch of %d readings", len(readings))
+        return [[] for _ in readings]
+    for device_id, state in after.items():
+        working[device_id][GEOFENCE.name] = state
+    return events
 
 
-def _detect(
-    reading: Reading,
-    detectors: dict[str, msgspec.Struct],
-    relations: Sequence[Relation],
-    profile: WearerProfile,
-) -> list[Event]:
+def _detect(reading: Reading, detectors: dict[str, msgspec.Struct], profile: WearerProfile) -> list[Event]:
     events: list[Event] = []
     now = reading.received_at
     for detector in READING_DETECTORS:
@@ -254,15 +257,6 @@ def _detect(
             )
             continue
         events.extend(found)
-    if reading.position_ok:
-        try:
-            previous = detectors.get(GEOFENCE.name)
-            assert previous is None or isinstance(previous, GeofenceState)
-            state, found = geofence_step(previous, reading, relations, now, profile)
-            detectors[GEOFENCE.name] = state
-            events.extend(found)
-        except Exception:
-            log.exception("geofence detector failed on a reading of device %s", reading.device.unique_id)
     return events
 
 
