@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from geosentinel.detect.base import (
+    CACHED_STATE_BYTES,
     SETTABLE,
     WearerProfile,
     encode_states,
@@ -64,7 +65,8 @@ def test_cached_encoding_gives_the_same_json_as_a_fresh_one() -> None:
         note: str | None = None
 
     cache: dict[str, tuple[msgspec.Struct, bytes]] = {}
-    states: dict[str, msgspec.Struct] = {"a": Counter(1), "b": Counter(2, "x")}
+    big = Counter(2, "x" * CACHED_STATE_BYTES)  # large enough to be kept encoded
+    states: dict[str, msgspec.Struct] = {"a": Counter(1), "b": big}
     for step in range(5):
         assert encode_states(states, cache) == encode_states(states)
         assert msgspec.json.decode(encode_states(states, cache)) == msgspec.json.decode(
@@ -73,4 +75,7 @@ def test_cached_encoding_gives_the_same_json_as_a_fresh_one() -> None:
         states = {**states, "a": Counter(step + 10)}  # one state replaced, the other the same object
         if step == 2:
             states["c"] = Counter()  # a detector's first state
-    assert cache["b"][0] is states["b"]  # an unchanged state was encoded once
+    assert set(cache) == {"b"} and cache["b"][0] is big  # only the large state is kept encoded
+    states["b"] = Counter(3)  # the large state became small: its stale encoding is dropped
+    assert encode_states(states, cache) == encode_states(states)
+    assert cache == {}

@@ -160,23 +160,33 @@ def reading_position(reading: Reading) -> tuple[float | None, float | None]:
     return None, None
 
 
+CACHED_STATE_BYTES = 512  # states whose JSON is at least this long are kept encoded (see encode_states)
+
+
 def encode_states(
     states: Mapping[str, msgspec.Struct], cache: dict[str, tuple[msgspec.Struct, bytes]] | None = None
 ) -> str:
     """The detectors' states as one JSON object (detector name → state).
 
-    ``cache`` remembers each detector's state as last encoded, so a state that did not change (the
-    same frozen object: the vitals baseline on a plain fix, say) is not encoded again. Detector names
-    are plain identifiers, so they need no escaping.
+    ``cache`` remembers the encoding of large states (a week of heart-rate means), so one that did not
+    change (the same frozen object, as on a plain fix) is not encoded again. Small states are encoded
+    every time: most change with every reading anyway, and keeping their JSON would cost memory for each
+    of thousands of devices. Detector names are plain identifiers, so they need no escaping.
     """
     if cache is None:
         return msgspec.json.encode(dict(states)).decode()
     parts: list[bytes] = []
     for name, state in states.items():
         known = cache.get(name)
-        if known is None or known[0] is not state:  # cached: the state and its '"name":{...}' member
-            known = cache[name] = (state, b'"' + name.encode() + b'":' + msgspec.json.encode(state))
-        parts.append(known[1])
+        if known is not None and known[0] is state:  # the state and its '"name":{...}' member
+            parts.append(known[1])
+            continue
+        member = b'"' + name.encode() + b'":' + msgspec.json.encode(state)
+        if len(member) >= CACHED_STATE_BYTES:
+            cache[name] = (state, member)
+        elif known is not None:
+            del cache[name]
+        parts.append(member)
     return (b"{" + b",".join(parts) + b"}").decode()
 
 

@@ -31,10 +31,6 @@ def _pragmas(synchronous: str) -> Any:
             f"synchronous={synchronous}",
             "busy_timeout=10000",
             "foreign_keys=ON",
-            # 64 MiB of page cache instead of 2: readings arrive in time order but land all over the
-            # per-device and per-wearer indexes, and once those outgrow the cache every insert pays
-            # for page reads (ingest CPU per reading nearly halved in bench/NOTES.md's measurement).
-            "cache_size=-65536",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
