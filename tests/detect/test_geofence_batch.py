@@ -245,3 +245,16 @@ def test_the_input_states_are_left_as_they_were() -> None:
     frozen = encoded(states)
     geofence_batch(states, readings[100:], index, lambda _: WearerProfile(), DEFAULT_PARAMS)
     assert encoded(states) == frozen
+
+
+def test_fences_all_deleted_drop_the_tracks_as_step_by_step() -> None:
+    rng = random.Random(7)
+    index = FenceIndex(random_fences(rng, 30, repeated_ids=False))
+    readings = random_stream(rng, 120)
+    states, _ = geofence_batch({}, readings[:60], index, lambda _: WearerProfile(), DEFAULT_PARAMS)
+    assert any(state.fences for state in states.values())  # tracks to drop
+    empty = FenceIndex([])
+    expected = reference(dict(states), readings[60:], empty, DEFAULT_PARAMS)
+    found = geofence_batch(states, readings[60:], empty, lambda _: WearerProfile(), DEFAULT_PARAMS)
+    assert found == expected
+    assert {k: msgspec.json.encode(v) for k, v in found[0].items()} == encoded(expected[0])

@@ -685,6 +685,8 @@ def geofence_batch(
     profile; it is only called when a scheduled fence has an event due. Pure: no I/O, no clock.
     """
     events: list[list[Event]] = [[] for _ in readings]
+    if not len(index):
+        return _without_fences(states, readings), events
     fixes = _Fixes.of(readings)
     if not fixes.reading:
         return {}, events
@@ -720,13 +722,41 @@ def geofence_batch(
         _later_fixes(
             later, leaves, changed, current, events, pairs, fixes, readings, index, profile_of, params
         )
+    return _new_states(fixes.devices, starts, counted, last, current), events
+
+
+def _new_states(
+    devices: Sequence[str],
+    starts: Sequence[GeofenceState | None],
+    counted: Sequence[bool],
+    last: Sequence[datetime | None],
+    current: Sequence[dict[str, FenceTrack]],
+) -> dict[str, GeofenceState]:
+    """Each device's state after the batch: its last counted fix and tracks, or as it was if none counted."""
     if all(counted):  # the common case: built in C
-        return dict(zip(fixes.devices, map(GeofenceState, last, current), strict=True)), events
+        return dict(zip(devices, map(GeofenceState, last, current), strict=True))
     new_states: dict[str, GeofenceState] = {}
-    for device, device_id in enumerate(fixes.devices):
+    for device, device_id in enumerate(devices):
         start_state = starts[device]
         if counted[device]:
             new_states[device_id] = GeofenceState(last[device], current[device])
         else:
             new_states[device_id] = start_state if start_state is not None else GeofenceState()
-    return new_states, events
+    return new_states
+
+
+def _without_fences(
+    states: Mapping[str, GeofenceState | None], readings: Sequence[Reading]
+) -> dict[str, GeofenceState]:
+    """geofence_batch when no fence exists at all (a new installation, an organisation without any): a
+    counted fix only moves its device's last fix time, and tracks of fences since deleted are dropped.
+    Spares such installations the vectorised machinery on every batch."""
+    after: dict[str, GeofenceState] = {}
+    for reading in readings:
+        if not reading.position_ok:
+            continue
+        device_id = reading.device.id
+        state = after.get(device_id) or states.get(device_id) or GeofenceState()
+        last = state.last_fix_time
+        after[device_id] = state if last is not None and reading.time <= last else GeofenceState(reading.time)
+    return after
