@@ -176,17 +176,34 @@ def _time(yy: int, mo: int, dd: int, hh: int, mi: int, ss: int) -> datetime | No
 GpsFix = tuple[datetime | None, float | None, float | None, bool, float, float, int]
 
 
-def _gps(body: bytes, off: int, extras: Extras) -> GpsFix:
-    """(time, lat, lon, valid, speed km/h, course, satellites) of an 18-byte GPS block."""
-    yy, mo, dd, hh, mi, ss, info, lat_raw, lon_raw, speed, flags = _GPS.unpack_from(body, off)
+def _gps_time(
+    yy: int,
+    mo: int,
+    dd: int,
+    hh: int,
+    mi: int,
+    ss: int,
+    lat_raw: int,
+    lon_raw: int,
+    flags: int,
+    extras: Extras,
+) -> datetime | None:
+    """The checks and the time of a GPS block (both GPS readers): coordinates in range, the ignition flag
+    when the block carries one, the fix time (``None`` when the date is impossible)."""
     if lat_raw > _MAX_LAT_RAW or lon_raw > _MAX_LON_RAW:
         raise DecodeError(f"GPS coordinates out of range ({lat_raw}, {lon_raw})")
     if flags & 0x4000:
         extras["ignition"] = bool(flags & 0x8000)
     try:
-        time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, 0, UTC)
+        return datetime(2000 + yy, mo, dd, hh, mi, ss, 0, UTC)
     except ValueError:
-        time = None
+        return None
+
+
+def _gps(body: bytes, off: int, extras: Extras) -> GpsFix:
+    """(time, lat, lon, valid, speed km/h, course, satellites) of an 18-byte GPS block."""
+    yy, mo, dd, hh, mi, ss, info, lat_raw, lon_raw, speed, flags = _GPS.unpack_from(body, off)
+    time = _gps_time(yy, mo, dd, hh, mi, ss, lat_raw, lon_raw, flags, extras)
     if lat_raw == 0 and lon_raw == 0:
         return time, None, None, False, float(speed), float(flags & 0x3FF), info & 0x0F
     latitude = lat_raw / 1_800_000.0 if flags & 0x400 else -lat_raw / 1_800_000.0
@@ -325,17 +342,10 @@ def gps_lbs_general(body: bytes, uid: str, extras: Extras) -> DeviceMessage:
 
 def _usual_gps_lbs(body: bytes, uid: str, extras: Extras) -> DeviceMessage:
     """The 0x12 body most trackers send (GPS block, LBS with a 1-byte MNC [, mileage]) in one unpack and
-    no helper calls: what _gps, _lbs and _fix_message make of it, a third faster."""
+    one helper call: what _gps, _lbs and _fix_message make of it, faster."""
     (yy, mo, dd, hh, mi, ss, info, lat_raw, lon_raw, speed, flags, mcc, mnc, lac, cid_high,
      cid_low) = _GPS_LBS.unpack_from(body)  # fmt: skip
-    if lat_raw > _MAX_LAT_RAW or lon_raw > _MAX_LON_RAW:
-        raise DecodeError(f"GPS coordinates out of range ({lat_raw}, {lon_raw})")
-    if flags & 0x4000:
-        extras["ignition"] = bool(flags & 0x8000)
-    try:
-        time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, 0, UTC)
-    except ValueError:
-        time = None
+    time = _gps_time(yy, mo, dd, hh, mi, ss, lat_raw, lon_raw, flags, extras)
     latitude: float | None = None
     longitude: float | None = None
     valid = False

@@ -351,6 +351,22 @@ def _network(
 # Handlers
 
 
+def _fix_and_status(
+    lat: float, lon: float, fix: str, word: str, alarm_frame: bool
+) -> tuple[float | None, float | None, bool, frozenset[Alarm], bool]:
+    """(latitude, longitude, valid, alarms, motion) of a location frame (both location readers)."""
+    if lat == 0.0 and lon == 0.0:  # indoors: the watch has no fix and says so with 0,0
+        latitude: float | None = None
+        longitude: float | None = None
+        valid = False
+    else:
+        latitude, longitude, valid = lat, lon, fix == "A"
+    alarms, motion = _statuses.get(word) or _status(word)
+    if alarm_frame and not alarms:
+        alarms = _GENERAL
+    return latitude, longitude, valid, alarms, motion
+
+
 def _decode_position(uid: str, mtype: str, body: bytes, alarm_frame: bool) -> DeviceMessage:
     text = _text(body)
     match = (_ASCII_POSITION_RE if text.isascii() else _POSITION_RE).fullmatch(text)
@@ -360,15 +376,7 @@ def _decode_position(uid: str, mtype: str, body: bytes, alarm_frame: bool) -> De
      tail) = match.groups()  # fmt: skip
     lat = _coordinate(lat_s, ns, "S", 90.0, "latitude")
     lon = _coordinate(lon_s, ew, "W", 180.0, "longitude")
-    valid = fix == "A"
-    latitude: float | None = lat
-    longitude: float | None = lon
-    if lat == 0.0 and lon == 0.0:  # indoors: the watch has no fix and says so with 0,0
-        valid = False
-        latitude = longitude = None
-    alarms, motion = _statuses.get(word) or _status(word)
-    if alarm_frame and not alarms:
-        alarms = _GENERAL
+    latitude, longitude, valid, alarms, motion = _fix_and_status(lat, lon, fix, word, alarm_frame)
     extras: dict[str, ExtraValue] = {"type": mtype, "status": word}
     if rssi:
         extras["rssi"] = int(rssi)
@@ -411,15 +419,8 @@ def common_position(uid: str, mtype: str, values: list[str]) -> DeviceMessage | 
         lon = -abs(lon)
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         return None
-    valid = fix == "A"
-    latitude: float | None = lat
-    longitude: float | None = lon
-    if lat == 0.0 and lon == 0.0:  # indoors: the watch has no fix and says so with 0,0
-        valid = False
-        latitude = longitude = None
-    alarms, motion = _statuses.get(word) or _status(word)
-    if mtype[0] == "A" and not alarms:  # AL, AL_LTE, ALCUSTOMER1: an alarm frame always raises one
-        alarms = _GENERAL
+    # AL, AL_LTE, ALCUSTOMER1: an alarm frame always raises one.
+    latitude, longitude, valid, alarms, motion = _fix_and_status(lat, lon, fix, word, mtype[0] == "A")
     ints = _SMALL_INTS  # the usual counters are looked up (see _SMALL_INTS), the others parsed
     extras: dict[str, ExtraValue] = {"type": mtype, "status": word}
     if rssi:
