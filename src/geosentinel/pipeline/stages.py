@@ -47,7 +47,7 @@ class Memory:
 
     state: DeviceState | None
     detectors: dict[str, msgspec.Struct] = field(default_factory=dict)
-    # Each detector's state as last encoded for saving (see encode_states): shared by a device's
+    # Large detector states as last encoded for saving (see encode_states): shared by a device's
     # successive memories, since it only ever maps a frozen state to its own JSON.
     encoded: dict[str, tuple[msgspec.Struct, bytes]] = field(default_factory=dict)
 
@@ -167,9 +167,10 @@ def process(
         if detectors is None:
             detectors = working[device.id] = dict(states.get(device.id).detectors)
         found.append(_detect(reading, detectors, profiles.get(device.wearer_id)))
-    fence_events = _geofences(readings, working, context)
-    events = [event for per_reading in zip(found, fence_events, strict=True) for group in per_reading
-              for event in group]  # fmt: skip
+    events: list[Event] = []
+    for reading_events, fence_events in zip(found, _geofences(readings, working, context), strict=True):
+        events += reading_events
+        events += fence_events
     updated: dict[str, Memory] = {}
     for device_id, detectors in working.items():
         encoded = states.get(device_id).encoded

@@ -80,6 +80,11 @@ if DeviceMessage.__struct_fields__ != MESSAGE_FIELDS:
     raise ImportError("DeviceMessage fields changed: update the positional calls in the protocol decoders")
 
 
+# DecodeResult's default unknown_device_status, named for the decoders that build results positionally
+# (stream protocols never answer over HTTP, so for them it is only a placeholder).
+UNKNOWN_DEVICE_STATUS = 400
+
+
 class DecodeResult(msgspec.Struct, frozen=True, gc=False):
     """What one frame or request decodes to.
 
@@ -92,7 +97,7 @@ class DecodeResult(msgspec.Struct, frozen=True, gc=False):
 
     messages: tuple[DeviceMessage, ...]
     reply: bytes = b""
-    unknown_device_status: int = 400
+    unknown_device_status: int = UNKNOWN_DEVICE_STATUS
     session: Session | None = None
     device_id: str | None = None
 

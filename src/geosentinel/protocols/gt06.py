@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from geosentinel.protocols import gt06_packets as packets
 from geosentinel.protocols.base import (
+    UNKNOWN_DEVICE_STATUS,
     CommandKind,
     DecodeError,
     DecodeResult,
@@ -340,14 +341,12 @@ def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
     if n < 10 or frame[n - 2] != 0x0D or frame[n - 1] != 0x0A:
         raise DecodeError("not a GT06 frame (too short or no 0D 0A trailer)")
     head = frame[0]
-    if head == 0x78 and frame[1] == 0x78 and frame[2] + 5 == n:  # the usual short frame, inline
-        ptype = frame[3]
-        if ptype in _WIFI_TYPES:
-            return _decode_wifi(frame, session)
-        body = frame[4 : n - 6]
+    short = head == 0x78 and frame[1] == 0x78
+    if short and frame[3] in _WIFI_TYPES:
+        return _decode_wifi(frame, session)
+    if short and frame[2] + 5 == n:  # the usual short frame, unwrapped inline
+        ptype, body = frame[3], frame[4 : n - 6]
     else:
-        if head == 0x78 and frame[1] == 0x78 and frame[3] in _WIFI_TYPES:
-            return _decode_wifi(frame, session)
         head, ptype, body = _unwrap(frame, n)
     serial = frame[n - 6 : n - 4]
     extras: packets.Extras = {"serial": serial[0] << 8 | serial[1]}
@@ -361,9 +360,9 @@ def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
     entry = _HANDLERS.get(ptype)
     if entry is None:
         if ptype == _TIME_REQUEST:
-            return DecodeResult(_NO_MESSAGES, _time_reply(now), 400, None, uid)
+            return DecodeResult(_NO_MESSAGES, _time_reply(now), UNKNOWN_DEVICE_STATUS, None, uid)
         # A packet we do not read: ack it, so the device does not resend it forever.
-        return DecodeResult(_NO_MESSAGES, _ack(head, ptype, serial), 400, None, uid)
+        return DecodeResult(_NO_MESSAGES, _ack(head, ptype, serial), UNKNOWN_DEVICE_STATUS, None, uid)
     handler, reply_kind = entry
     profile = _STANDARD if session.model is None else packets.profile_for(session.model)
     try:
@@ -374,7 +373,9 @@ def decode(frame: bytes, session: Session, now: datetime) -> DecodeResult:
         raise DecodeError(f"malformed GT06 packet 0x{ptype:02X} ({len(body)}-byte body)") from exc
     reply = _ack(head, ptype, serial) if reply_kind == _ACK else b""
     # Positional (messages, reply, unknown_device_status, session, device_id): keywords cost more.
-    return DecodeResult((message,) if message is not None else _NO_MESSAGES, reply, 400, None, uid)
+    return DecodeResult(
+        (message,) if message is not None else _NO_MESSAGES, reply, UNKNOWN_DEVICE_STATUS, None, uid
+    )
 
 
 def _unwrap(frame: bytes, n: int) -> tuple[int, int, bytes]:

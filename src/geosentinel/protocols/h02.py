@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from geosentinel.model import Alarm, CellTower, DeviceMessage, ExtraValue
 from geosentinel.protocols.base import (
+    UNKNOWN_DEVICE_STATUS,
     CommandKind,
     DecodeError,
     DecodeResult,
@@ -269,12 +270,14 @@ def _fix(fields: list[str], at: int, device_id: str, extras: dict[str, ExtraValu
 def _position(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
     """V2, V5, V6, V8, V19, VI1 …: the V1 layout, no reply."""
     message = _fix(fields, 3, device_id, {"type": fields[2]})
-    return DecodeResult((message,), b"", 400, None, device_id)  # positional: keywords cost more
+    return DecodeResult(
+        (message,), b"", UNKNOWN_DEVICE_STATUS, None, device_id
+    )  # positional: keywords cost more
 
 
 def _v1(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
     message = _fix(fields, 3, device_id, {"type": "V1"})
-    return DecodeResult((message,), _time_reply(device_id, "V1", now), 400, None, device_id)
+    return DecodeResult((message,), _time_reply(device_id, "V1", now), UNKNOWN_DEVICE_STATUS, None, device_id)
 
 
 def _command_reply(fields: list[str], device_id: str, now: datetime) -> DecodeResult:
@@ -293,7 +296,7 @@ def _heartbeat(fields: list[str], device_id: str, now: datetime) -> DecodeResult
     """``HTBT[,battery%]`` and ``V0``: echoed as ``*HQ,<id>,HTBT#``."""
     reply = b"*HQ,%s,HTBT#" % device_id.encode()
     if fields[2] != "HTBT" or len(fields) < 4 or not fields[3]:
-        return DecodeResult((), reply, 400, None, device_id)
+        return DecodeResult((), reply, UNKNOWN_DEVICE_STATUS, None, device_id)
     extras: dict[str, ExtraValue] = {"type": "HTBT"}
     battery = _percent(fields[3], extras)
     message = DeviceMessage(  # positional: see base.MESSAGE_FIELDS
@@ -303,7 +306,7 @@ def _heartbeat(fields: list[str], device_id: str, now: datetime) -> DecodeResult
         None, None, None, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, blood pressure
         NO_ALARMS, (), (), extras,  # alarms, cells, wifi, extras
     )  # fmt: skip
-    return DecodeResult((message,), reply, 400, None, device_id)
+    return DecodeResult((message,), reply, UNKNOWN_DEVICE_STATUS, None, device_id)
 
 
 def _link(fields: list[str], device_id: str, now: datetime) -> DecodeResult:

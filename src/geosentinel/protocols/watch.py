@@ -28,6 +28,7 @@ from datetime import datetime
 
 from geosentinel.model import Alarm, DeviceMessage, ExtraValue
 from geosentinel.protocols.base import (
+    UNKNOWN_DEVICE_STATUS,
     CommandKind,
     DecodeError,
     DecodeResult,
@@ -401,7 +402,9 @@ def _decode_common(frame: bytes, text: str, session: Session) -> DecodeResult | 
     model = parts[0] if len(parts) == 4 else parts[0] + INDEXED_SUFFIX
     changed = session.unique_id != uid or session.dialect != model
     # Positional (messages, reply, unknown_device_status, session, device_id): keywords cost more.
-    return DecodeResult((found,), reply, 400, Session(uid, session.model, model) if changed else None, uid)
+    return DecodeResult(
+        (found,), reply, UNKNOWN_DEVICE_STATUS, Session(uid, session.model, model) if changed else None, uid
+    )
 
 
 def _header_error(frame: bytes) -> DecodeError:

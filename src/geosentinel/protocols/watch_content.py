@@ -377,24 +377,51 @@ def _decode_position(uid: str, mtype: str, body: bytes, alarm_frame: bool) -> De
     lat = _coordinate(lat_s, ns, "S", 90.0, "latitude")
     lon = _coordinate(lon_s, ew, "W", 180.0, "longitude")
     latitude, longitude, valid, alarms, motion = _fix_and_status(lat, lon, fix, word, alarm_frame)
+    extras = _status_extras(mtype, word, rssi, rolls, motion)
+    cells, wifi, accuracy = _NO_NETWORK if tail is None else _network(tail, extras)
+    return _location_message(
+        uid, _fix_time(date, clock), latitude, longitude, valid, alarms,
+        (speed, course, alt, sats, battery, steps), accuracy, cells, wifi, extras,
+    )  # fmt: skip
+
+
+def _status_extras(mtype: str, word: str, rssi: str, rolls: str, motion: bool) -> dict[str, ExtraValue]:
+    """A location frame's extras before its network part (both location readers)."""
     extras: dict[str, ExtraValue] = {"type": mtype, "status": word}
     if rssi:
-        extras["rssi"] = int(rssi)
+        extras["rssi"] = small_int(rssi)
     if rolls:
-        extras["rolls"] = int(rolls)
+        extras["rolls"] = small_int(rolls)
     if motion:
         extras["motion"] = True
-    cells, wifi, accuracy = _NO_NETWORK if tail is None else _network(tail, extras)
-    time = _fix_time(date, clock)
+    return extras
+
+
+def _location_message(
+    uid: str,
+    time: datetime | None,
+    latitude: float | None,
+    longitude: float | None,
+    valid: bool,
+    alarms: frozenset[Alarm],
+    numbers: tuple[str, str, str, str, str, str],
+    accuracy: float | None,
+    cells: tuple[CellTower, ...],
+    wifi: tuple[WifiAccessPoint, ...],
+    extras: dict[str, ExtraValue],
+) -> DeviceMessage:
+    """A location frame's message (both location readers); ``numbers`` are its speed, course, altitude,
+    satellites, battery and steps fields as sent (empty: unknown)."""
+    speed, course, alt, sats, battery, steps = numbers
     level = float(battery) if battery else None
     return DeviceMessage(  # positional: see base.MESSAGE_FIELDS
         uid, PROTOCOL, time, time is not None,  # unique_id, protocol, time, time_is_local
         latitude, longitude, valid,
         float(speed) if speed else None, float(course) if course else None,  # speed_kmh, course_deg
         float(alt) if alt else None, accuracy, None,  # altitude_m, accuracy_m, hdop
-        int(sats) if sats else None,  # satellites
+        small_int(sats) if sats else None,  # satellites
         level if level is None or level <= 100.0 else None, None,  # battery_pct, charging
-        int(steps) if steps else None,  # steps
+        small_int(steps) if steps else None,  # steps
         None, None, None, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, systolic/diastolic_mmhg
         alarms, cells, wifi, extras,
     )  # fmt: skip
@@ -421,24 +448,17 @@ def common_position(uid: str, mtype: str, values: list[str]) -> DeviceMessage | 
         return None
     # AL, AL_LTE, ALCUSTOMER1: an alarm frame always raises one.
     latitude, longitude, valid, alarms, motion = _fix_and_status(lat, lon, fix, word, mtype[0] == "A")
-    ints = _SMALL_INTS  # the usual counters are looked up (see _SMALL_INTS), the others parsed
-    extras: dict[str, ExtraValue] = {"type": mtype, "status": word}
-    if rssi:
-        extras["rssi"] = ints[rssi] if rssi in ints else int(rssi)
-    if rolls:
-        extras["rolls"] = ints[rolls] if rolls in ints else int(rolls)
-    if motion:
-        extras["motion"] = True
+    extras = _status_extras(mtype, word, rssi, rolls, motion)
     cells: tuple[CellTower, ...] = ()
     if len(values) > 23 and values[17] == "1":  # count, TA, MCC, MNC, LAC, CID, signal [, Wi-Fi count]
         mcc, mnc, lac, cid, signal = values[19:24]
         cells = (
             CellTower(
-                (ints[mcc] if mcc in ints else int(mcc)) if mcc else 0,
-                (ints[mnc] if mnc in ints else int(mnc)) if mnc else 0,
+                small_int(mcc) if mcc else 0,
+                small_int(mnc) if mnc else 0,
                 int(lac),
                 int(cid),
-                (ints[signal] if signal in ints else int(signal)) if signal and signal != "-" else None,
+                small_int(signal) if signal and signal != "-" else None,
             ),
         )
     time = None
@@ -449,17 +469,9 @@ def common_position(uid: str, mtype: str, values: list[str]) -> DeviceMessage | 
             time = datetime(ymd[0], ymd[1], ymd[2], two[clock[:2]], two[clock[2:4]], two[clock[4:]], 0, UTC)
         except ValueError:
             pass
-    level = float(battery) if battery else None
-    return DeviceMessage(  # positional: see base.MESSAGE_FIELDS
-        uid, PROTOCOL, time, time is not None,  # unique_id, protocol, time, time_is_local
-        latitude, longitude, valid,
-        float(speed) if speed else None, float(course) if course else None,  # speed_kmh, course_deg
-        float(alt) if alt else None, None, None,  # altitude_m, accuracy_m, hdop
-        (ints[sats] if sats in ints else int(sats)) if sats else None,  # satellites
-        level if level is None or level <= 100.0 else None, None,  # battery_pct, charging
-        (ints[steps] if steps in ints else int(steps)) if steps else None,  # steps
-        None, None, None, None, None,  # heart_rate_bpm, spo2_pct, temperature_c, systolic/diastolic_mmhg
-        alarms, cells, (), extras,
+    return _location_message(
+        uid, time, latitude, longitude, valid, alarms, (speed, course, alt, sats, battery, steps), None,
+        cells, (), extras,
     )  # fmt: skip
 
 
