@@ -74,6 +74,7 @@ class EventKind(enum.StrEnum):
     INACTIVITY = "inactivity"
     OFFLINE = "offline"
     BACK_ONLINE = "back_online"  # closes the device's open offline alert
+    FALL_REJECTED = "fall_rejected"  # the fall classifier found no fall in a device's motion window
 
 
 class AlertStatus(enum.StrEnum):
@@ -98,6 +99,21 @@ class WifiAccessPoint(msgspec.Struct, frozen=True, gc=False):
     mac: str
     signal_dbm: int | None = None
     ssid: str | None = None
+
+
+class ImuWindow(msgspec.Struct, frozen=True, gc=False):
+    """Motion around a suspected fall, as the device recorded it: accelerometer in g (gravity included),
+    optionally gyroscope in degrees per second, each sample with its offset from ``start`` in milliseconds.
+
+    Devices sample at 20-50 Hz with jitter and gaps, so samples carry their own times; the fall classifier
+    resamples them. The gyroscope has its own times (its stream need not line up with the accelerometer's).
+    """
+
+    start: datetime
+    accel_t_ms: tuple[float, ...]
+    accel_g: tuple[tuple[float, float, float], ...]
+    gyro_t_ms: tuple[float, ...] = ()
+    gyro_dps: tuple[tuple[float, float, float], ...] = ()
 
 
 class DeviceMessage(msgspec.Struct, frozen=True, gc=False):
@@ -133,6 +149,7 @@ class DeviceMessage(msgspec.Struct, frozen=True, gc=False):
     cells: tuple[CellTower, ...] = ()
     wifi: tuple[WifiAccessPoint, ...] = ()
     extras: Mapping[str, ExtraValue] = msgspec.field(default_factory=dict)
+    imu: ImuWindow | None = None  # sent with (or instead of) a fall alarm, for the server to confirm
 
     @property
     def has_fix(self) -> bool:

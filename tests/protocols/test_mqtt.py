@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geosentinel.model import Alarm, CellTower, WifiAccessPoint
+from geosentinel.model import Alarm, CellTower, ImuWindow, WifiAccessPoint
 from geosentinel.protocols.base import CommandKind, DecodeError, DeviceCommand
 from geosentinel.protocols.mqtt import decode, down_topic, encode_command, parse_topic
 
@@ -41,7 +41,47 @@ def test_a_full_payload_decodes_to_every_field() -> None:
     assert m.alarms == {Alarm.SOS, Alarm.FALL}
     assert m.cells == (CellTower(208, 1, 3000, 12345, -80),)
     assert m.wifi == (WifiAccessPoint("68:77:24:1b:e7:a7", -59),)
-    assert m.extras == {"position_source": "gps", "imu_samples": 2, "imu_rate_hz": 25}
+    assert m.extras == {"position_source": "gps", "imu_samples": 2}
+    assert m.imu == ImuWindow(
+        datetime(2026, 3, 29, 0, 59, 27, tzinfo=UTC), (0.0, 40.0), ((0, 0, 1), (0.1, 0.2, 2.9))
+    )
+
+
+def test_imu_samples_may_carry_their_own_times_and_the_gyroscope_its_own() -> None:
+    imu = {"start": "2026-03-29T02:59:27+02:00", "t_ms": [0, 48, 103], "accel_g": [[0, 0, 1]] * 3,
+           "gyro_dps": [[1, 2, 3], [4, 5, 6]], "gyro_t_ms": [10, 60]}  # fmt: skip
+    (m,) = decode(TOPIC, json.dumps({"v": 1, "alarms": ["fall"], "imu": imu}).encode()).messages
+    assert m.imu is not None
+    assert m.imu.start == datetime(2026, 3, 29, 0, 59, 27, tzinfo=UTC)
+    assert m.imu.accel_t_ms == (0, 48, 103) and m.imu.gyro_t_ms == (10, 60)
+    assert m.imu.gyro_dps == ((1, 2, 3), (4, 5, 6))
+    # A gyroscope sampled with the accelerometer shares its times.
+    imu = {
+        "start": "2026-03-29T00:59:27Z",
+        "t_ms": [0, 50],
+        "accel_g": [[0, 0, 1]] * 2,
+        "gyro_dps": [[0, 0, 0]] * 2,
+    }
+    (m,) = decode(TOPIC, json.dumps({"v": 1, "imu": imu}).encode()).messages
+    assert m.imu is not None and m.imu.gyro_t_ms == (0, 50)
+
+
+@pytest.mark.parametrize(
+    ("imu", "error"),
+    [
+        ({"start": "2026-03-29T00:59:27Z", "accel_g": [[0, 0, 1]]}, "needs rate_hz or t_ms"),
+        ({"start": "2026-03-29T00:59:27Z", "t_ms": [0, 1], "accel_g": [[0, 0, 1]]}, "2 times for 1 samples"),
+        ({"start": "2026-03-29T00:59:27Z", "t_ms": [0], "accel_g": [[0, 0, 1]], "gyro_dps": [[0, 0, 0]] * 2},
+         "needs rate_hz or gyro_t_ms"),
+        ({"start": "2026-03-29T00:59:27", "rate_hz": 25, "accel_g": [[0, 0, 1]]}, "UTC offset"),
+        ({"start": "2026-03-29T00:59:27Z", "rate_hz": 25, "accel_g": []}, "`$.imu.accel_g`"),
+        ({"start": "2026-03-29T00:59:27Z", "rate_hz": 25, "accel_g": [[0, 1]]}, "`$.imu.accel_g[0]`"),
+    ],
+)  # fmt: skip
+def test_inconsistent_imu_windows_get_a_precise_error(imu: dict[str, object], error: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(TOPIC, json.dumps({"v": 1, "imu": imu}).encode())
+    assert error in str(caught.value)
 
 
 def test_a_heartbeat_needs_only_the_version() -> None:

@@ -74,7 +74,7 @@ class Session:
 MESSAGE_FIELDS = tuple(
     "unique_id protocol time time_is_local latitude longitude valid speed_kmh course_deg altitude_m"
     " accuracy_m hdop satellites battery_pct charging steps heart_rate_bpm spo2_pct temperature_c"
-    " systolic_mmhg diastolic_mmhg alarms cells wifi extras".split()
+    " systolic_mmhg diastolic_mmhg alarms cells wifi extras imu".split()
 )
 if DeviceMessage.__struct_fields__ != MESSAGE_FIELDS:
     raise ImportError("DeviceMessage fields changed: update the positional calls in the protocol decoders")

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from geosentinel import model
 from geosentinel.model import Alarm, CellTower, DeviceMessage, WifiAccessPoint
 from geosentinel.protocols.base import (
     CommandKind,
@@ -31,6 +32,7 @@ SPEC = ProtocolSpec(
 TOPIC_PREFIX = "geosentinel"
 UP_FILTER = f"{TOPIC_PREFIX}/+/+/up"
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_IMU_SAMPLES = 5000
 
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
@@ -64,13 +66,25 @@ class Wifi(msgspec.Struct, forbid_unknown_fields=True):
     ssid: str | None = None
 
 
+Sample = tuple[float, float, float]
+Samples = Annotated[list[Sample], msgspec.Meta(min_length=1, max_length=MAX_IMU_SAMPLES)]
+Offsets = Annotated[list[float], msgspec.Meta(max_length=MAX_IMU_SAMPLES)]
+
+
 class ImuWindow(msgspec.Struct, forbid_unknown_fields=True):
-    """Motion around a suspected fall: accelerometer in g, optional gyroscope in deg/s, one row per sample."""
+    """Motion around a suspected fall: accelerometer in g, optional gyroscope in deg/s, one row per sample.
+
+    Sample times are either regular (``rate_hz``) or given per sample in milliseconds from ``start``
+    (``t_ms``; ``gyro_t_ms`` for the gyroscope when its samples have their own times), for devices whose
+    sampling jitters or drops samples.
+    """
 
     start: datetime
-    rate_hz: Annotated[float, msgspec.Meta(ge=5, le=200)]
-    accel_g: Annotated[list[tuple[float, float, float]], msgspec.Meta(min_length=1, max_length=5000)]
-    gyro_dps: list[tuple[float, float, float]] | None = None
+    accel_g: Samples
+    rate_hz: Annotated[float, msgspec.Meta(ge=5, le=200)] | None = None
+    t_ms: Offsets | None = None
+    gyro_dps: Samples | None = None
+    gyro_t_ms: Offsets | None = None
 
 
 class UpV1(msgspec.Struct, forbid_unknown_fields=True):
@@ -123,17 +137,45 @@ def decode_payload(unique_id: str, payload: bytes) -> DecodeResult:
         raise DecodeError(f"payload is not JSON: {exc}") from exc
     if up.time is not None and up.time.tzinfo is None:
         raise DecodeError("invalid payload: time needs a UTC offset (e.g. 2026-01-01T10:00:00Z)")
-    return DecodeResult((_message(unique_id, up),), device_id=unique_id)
+    imu = None if up.imu is None else _imu_window(up.imu)
+    return DecodeResult((_message(unique_id, up, imu),), device_id=unique_id)
 
 
-def _message(unique_id: str, up: UpV1) -> DeviceMessage:
+def _offsets(count: int, given: list[float] | None, rate_hz: float | None, what: str) -> tuple[float, ...]:
+    """Each sample's time in ms from the window's start: as given, or from the rate."""
+    if given is not None:
+        if len(given) != count:
+            raise DecodeError(f"invalid payload: $.imu.{what} has {len(given)} times for {count} samples")
+        return tuple(given)
+    if rate_hz is None:
+        raise DecodeError(f"invalid payload: $.imu needs rate_hz or {what} (the samples' times)")
+    step_ms = 1000.0 / rate_hz
+    return tuple(i * step_ms for i in range(count))
+
+
+def _imu_window(window: ImuWindow) -> model.ImuWindow:
+    if window.start.tzinfo is None:
+        raise DecodeError("invalid payload: $.imu.start needs a UTC offset (e.g. 2026-01-01T10:00:00Z)")
+    accel_t_ms = _offsets(len(window.accel_g), window.t_ms, window.rate_hz, "t_ms")
+    gyro = window.gyro_dps or []
+    gyro_t_ms: tuple[float, ...] = ()
+    if gyro:
+        if window.gyro_t_ms is None and len(gyro) == len(window.accel_g) and window.t_ms is not None:
+            gyro_t_ms = accel_t_ms  # sampled with the accelerometer
+        else:
+            gyro_t_ms = _offsets(len(gyro), window.gyro_t_ms, window.rate_hz, "gyro_t_ms")
+    return model.ImuWindow(
+        window.start.astimezone(UTC), accel_t_ms, tuple(window.accel_g), gyro_t_ms, tuple(gyro)
+    )
+
+
+def _message(unique_id: str, up: UpV1, imu: model.ImuWindow | None) -> DeviceMessage:
     p = up.position
     extras: dict[str, str | int | float | bool] = {}
     if p is not None:
         extras["position_source"] = p.source
-    if up.imu is not None:
-        extras["imu_samples"] = len(up.imu.accel_g)
-        extras["imu_rate_hz"] = up.imu.rate_hz
+    if imu is not None:
+        extras["imu_samples"] = len(imu.accel_g)
     return DeviceMessage(
         unique_id=unique_id, protocol=SPEC.name,
         time=up.time.astimezone(UTC) if up.time else None,
@@ -146,7 +188,7 @@ def _message(unique_id: str, up: UpV1) -> DeviceMessage:
         diastolic_mmhg=up.diastolic_mmhg, alarms=frozenset(up.alarms),
         cells=tuple(CellTower(c.mcc, c.mnc, c.lac, c.cid, c.signal) for c in up.cells),
         wifi=tuple(WifiAccessPoint(w.mac, w.signal_dbm, w.ssid) for w in up.wifi),
-        extras=extras,
+        extras=extras, imu=imu,
     )  # fmt: skip
 
 
