@@ -12,7 +12,7 @@ import pytest
 
 from geosentinel.detect.alarms import ALARMS, AlarmsState
 from geosentinel.detect.base import WearerProfile
-from geosentinel.model import Alarm, Device, DeviceMessage, Event, EventKind, Reading
+from geosentinel.model import Alarm, Device, DeviceMessage, Event, EventKind, ImuWindow, Reading
 from geosentinel.pipeline import stages
 from geosentinel.pipeline.fixfilter import FixLimits
 from geosentinel.pipeline.stages import DeviceStates, StageResult, process
@@ -425,3 +425,56 @@ def test_failing_geofence_batch_keeps_readings_and_other_events(
     assert result.events == [Event("org-1", "wearer-1", "dev-1", EventKind.SOS, at(-2), T0, *CANEBIERE)]
     assert "geofence" not in result.memories[DEVICE.id].detectors  # no state invented for it
     assert [r.getMessage() for r in caplog.records] == ["geofence detector failed on a batch of 1 readings"]
+
+
+# -- motion windows ----------
+
+
+def _window(peak_g: float) -> ImuWindow:
+    samples = ((0.0, 0.0, 1.0),) * 20 + ((0.0, 0.0, peak_g),) + ((0.0, 0.0, 1.0),) * 19
+    return ImuWindow(at(-3), tuple(50.0 * i for i in range(40)), samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Verdict:
+    probability: float
+    is_fall: bool
+
+
+def _peak_rule(window: ImuWindow) -> _Verdict:
+    peak = max(abs(sample[2]) for sample in window.accel_g)
+    return _Verdict(0.9 if peak > 3 else 0.1, peak > 3)
+
+
+def test_motion_windows_are_judged_before_the_detectors() -> None:
+    """A device fall with a quiet window is set aside (one fall_rejected event); a window with an impact
+    raises the fall even without the device's alarm, with the score; readings are stored as sent."""
+    fall_alarm = frozenset({Alarm.FALL})
+    messages = [
+        DeviceMessage(DEVICE.unique_id, "mqtt", time=at(-2), alarms=fall_alarm, imu=_window(1.2)),
+        DeviceMessage(OTHER.unique_id, "mqtt", time=at(-1), imu=_window(6.0)),
+    ]
+    context = stages.Context(fall_scorer=_peak_rule)
+    result = process([(DEVICE, messages[0], T0), (OTHER, messages[1], T0)], states(), LIMITS, context)
+    assert [(e.device_id, e.kind, e.details.get("fall_score")) for e in result.events] == [
+        ("dev-1", EventKind.FALL_REJECTED, 0.1),
+        ("dev-2", EventKind.FALL, 0.9),
+    ]
+    assert [r.message.alarms for r in result.readings] == [fall_alarm, frozenset()]
+    assert [r.message.extras["fall_verdict"] for r in result.readings] == ["rejected", "confirmed"]
+
+
+def test_a_failing_classifier_leaves_the_device_fall_alarm_in_charge(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(window: ImuWindow) -> _Verdict:
+        raise RuntimeError("model file damaged")
+
+    message = DeviceMessage(
+        DEVICE.unique_id, "mqtt", time=at(-2), alarms=frozenset({Alarm.FALL}), imu=_window(6)
+    )
+    with caplog.at_level(logging.ERROR, logger="geosentinel.pipeline.stages"):
+        result = process([(DEVICE, message, T0)], states(), LIMITS, stages.Context(fall_scorer=broken))
+    assert [e.kind for e in result.events] == [EventKind.FALL]
+    assert result.readings[0].message == message
+    assert "fall classifier failed on a window of device 860000000000001" in caplog.text

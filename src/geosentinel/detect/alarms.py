@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 import msgspec
 
 from geosentinel.detect.base import ReadingDetector, WearerProfile, event, reading_position
-from geosentinel.model import Alarm, Event, EventKind, Reading
+from geosentinel.detect.falls import FALL_SCORE, is_fall_alarm
+from geosentinel.model import Alarm, Event, EventKind, ExtraValue, Reading
 
 ALARM_EVENTS: dict[Alarm, EventKind] = {
     Alarm.SOS: EventKind.SOS,
@@ -30,10 +31,15 @@ REPEAT_WINDOW = timedelta(seconds=120)
 
 def alarm_kinds(reading: Reading) -> list[EventKind]:
     """The distinct event kinds the reading's alarms map to, in kind-name order (informative alarms such
-    as vibration or the device's own geofences produce nothing)."""
-    if not reading.message.alarms:  # nearly every reading: skip building a set
+    as vibration or the device's own geofences produce nothing). A fall follows the fall classifier's
+    verdict on the reading's motion window when there is one (:mod:`geosentinel.detect.falls`)."""
+    message = reading.message
+    if not message.alarms and message.imu is None:  # nearly every reading: skip building a set
         return []
-    return sorted({ALARM_EVENTS[a] for a in reading.message.alarms if a in ALARM_EVENTS})
+    kinds = {ALARM_EVENTS[a] for a in message.alarms if a in ALARM_EVENTS and a is not Alarm.FALL}
+    if is_fall_alarm(reading):
+        kinds.add(EventKind.FALL)
+    return sorted(kinds)
 
 
 class AlarmsState(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -57,7 +63,9 @@ class AlarmsDetector:
         for kind in kinds:
             previous = last.get(kind.value)
             repeat = previous is not None and abs(reading.time - previous) <= REPEAT_WINDOW
-            details = {"repeat": True} if repeat else {}
+            details: dict[str, ExtraValue] = {"repeat": True} if repeat else {}
+            if kind is EventKind.FALL and FALL_SCORE in reading.message.extras:
+                details[FALL_SCORE] = reading.message.extras[FALL_SCORE]
             events.append(event(reading.device, kind, reading.time, reading.received_at, lat, lon, **details))
             # Never move back: a late frame must not reopen the window of a newer one.
             last[kind.value] = reading.time if previous is None else max(previous, reading.time)

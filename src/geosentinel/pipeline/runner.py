@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.clock import Clock
 from geosentinel.detect.base import WearerProfile, profile_from_settings
+from geosentinel.detect.falls import FallScorer
 from geosentinel.detect.fences import FenceIndex
 from geosentinel.model import Device, DeviceMessage
 from geosentinel.pipeline.directory import MISS, DeviceDirectory
@@ -99,6 +100,7 @@ class Pipeline:
         max_in_flight: int = 8,
         sweep_interval_s: float = 5.0,
         refresh_interval_s: float = 2.0,
+        fall_scorer: FallScorer | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -112,7 +114,7 @@ class Pipeline:
         self._lookups: set[asyncio.Task[None]] = set()
         self._states = DeviceStates(store)
         self._tasks: list[asyncio.Task[None]] = []
-        self.context = Context()
+        self.context = Context(fall_scorer=fall_scorer)
         self._devices: dict[str, Device] = {}  # by id: every device seen, for the sweep
         self._sweep_interval_s = sweep_interval_s
         self._refresh_interval_s = refresh_interval_s

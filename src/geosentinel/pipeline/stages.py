@@ -22,6 +22,7 @@ import msgspec
 from geosentinel.detect.alarms import ALARMS
 from geosentinel.detect.base import WearerProfile, decode_state, encode_states
 from geosentinel.detect.battery import BATTERY
+from geosentinel.detect.falls import FallScorer, judge_window
 from geosentinel.detect.fences import FenceIndex
 from geosentinel.detect.geofence import GEOFENCE, GeofenceState, geofence_batch
 from geosentinel.detect.inactivity import INACTIVITY
@@ -130,6 +131,8 @@ class Context:
 
     fences: FenceIndex = field(default_factory=FenceIndex.empty)
     profiles: Profiles = field(default_factory=Profiles)
+    # Judges devices' motion windows (None: no classifier loaded; device fall alarms alone count).
+    fall_scorer: FallScorer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +156,12 @@ def process(
     context = context or Context()
     current: dict[str, DeviceState] = {}
     readings: list[Reading] = []
+    judged: dict[int, list[Event]] = {}  # fall_rejected events, by reading
     for device, message, received_at in items:
         state = current.get(device.id) or states.get(device.id).state
         reading = _check(device, message, received_at, state, limits)
+        if message.imu is not None and context.fall_scorer is not None:
+            reading, judged[len(readings)] = _judge(reading, context.fall_scorer)
         readings.append(reading)
         current[device.id] = _next_state(state, reading)
     working: dict[str, dict[str, msgspec.Struct]] = {}
@@ -167,6 +173,8 @@ def process(
         if detectors is None:
             detectors = working[device.id] = dict(states.get(device.id).detectors)
         found.append(_detect(reading, detectors, profiles.get(device.wearer_id)))
+    for position, rejected in judged.items():
+        found[position][:0] = rejected
     events: list[Event] = []
     for reading_events, fence_events in zip(found, _geofences(readings, working, context), strict=True):
         events += reading_events
@@ -242,6 +250,16 @@ def _geofences(
     for device_id, state in after.items():
         working[device_id][GEOFENCE.name] = state
     return events
+
+
+def _judge(reading: Reading, scorer: FallScorer) -> tuple[Reading, list[Event]]:
+    """The fall classifier's verdict on the reading's motion window; a failing classifier is logged and
+    the reading kept as the device sent it (its own fall alarm still counts)."""
+    try:
+        return judge_window(reading, scorer)
+    except Exception:
+        log.exception("fall classifier failed on a window of device %s", reading.device.unique_id)
+        return reading, []
 
 
 def _detect(reading: Reading, detectors: dict[str, msgspec.Struct], profile: WearerProfile) -> list[Event]:
