@@ -25,9 +25,9 @@ from geosentinel.pipeline.runner import Pipeline
 from geosentinel.protocols import stream_codec
 from geosentinel.store import Store, open_store
 from geosentinel.transports.http_gateway import start_gateway
+from geosentinel.transports.json_http import device_handler
 from geosentinel.transports.link import LinkServer
 from geosentinel.transports.mqtt import MqttGateway
-from geosentinel.transports.osmand_http import OsmAndHandler
 from geosentinel.transports.tcp_gateway import TcpGateway, TcpLimits
 from geosentinel.transports.workers import WorkerPool
 
@@ -133,7 +133,7 @@ async def mqtt_gateway(settings: Settings, pipeline: Pipeline) -> AsyncIterator[
 async def device_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[None]:
     """The device-facing HTTP listeners: in this process, or in worker processes linked to this one."""
     if settings.gateway_workers == 0:
-        gateway = await start_gateway(OsmAndHandler(pipeline), settings.host, settings.osmand_port)
+        gateway = await start_gateway(device_handler(pipeline), settings.host, settings.osmand_port)
         try:
             yield
         finally:

@@ -60,6 +60,8 @@ class EventOut(_Out):
     received_at: datetime
     latitude: float | None
     longitude: float | None
+    # What the detector found, e.g. fence_id and distance_m of a geofence event, fall_score of a fall.
+    details: dict[str, str | int | float | bool]
 
 
 T = TypeVar("T")

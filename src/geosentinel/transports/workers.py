@@ -14,8 +14,8 @@ import subprocess
 import sys
 
 from geosentinel.transports.http_gateway import start_gateway
+from geosentinel.transports.json_http import device_handler
 from geosentinel.transports.link import LinkClient
-from geosentinel.transports.osmand_http import OsmAndHandler
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ async def run_worker(link_path: str, host: str, osmand_port: int) -> None:
     )
     sockets.close()
     link = await LinkClient.connect(link_path)
-    server = await start_gateway(OsmAndHandler(link), host, osmand_port, reuse_port=True)
+    server = await start_gateway(device_handler(link), host, osmand_port, reuse_port=True)
     try:
         await link.closed.wait()
     finally:
