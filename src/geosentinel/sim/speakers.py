@@ -61,6 +61,7 @@ from geosentinel.protocols.h02 import H02Framer
 from geosentinel.protocols.mqtt import TOPIC_PREFIX
 from geosentinel.protocols.watch import WatchFramer
 from geosentinel.sim.bracelet import Report
+from geosentinel.sim.motion import fall_window
 
 KMH_PER_KNOT = 1.852
 SOS = "sos"
@@ -449,7 +450,8 @@ def mqtt_topic(org_id: str, unique_id: str) -> str:
 
 def mqtt_payload(report: Report) -> bytes:
     """The JSON v1 up payload: time, position (``"source": "cell"`` for a cell-tower one), battery, the
-    vitals and steps measured, and for an alarm ``"alarms": ["sos"]`` (or fall, removed)."""
+    vitals and steps measured, and for an alarm ``"alarms": ["sos"]`` (or fall, removed); a fall comes with
+    the recorded motion window of a real fall (:mod:`geosentinel.sim.motion`)."""
     position: dict[str, Any] = {
         "lat": report.latitude,
         "lon": report.longitude,
@@ -474,4 +476,6 @@ def mqtt_payload(report: Report) -> bytes:
             body[key] = value
     if report.alarm:
         body["alarms"] = [report.alarm]
+    if report.alarm == FALL:  # the bracelet sends the motion around the impact for the server to confirm
+        body["imu"] = fall_window(report.unique_id, report.time).payload(report.time)
     return orjson.dumps(body)
