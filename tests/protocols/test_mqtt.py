@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -164,3 +165,14 @@ def test_commands_are_versioned_json() -> None:
         DeviceCommand(CommandKind.SET_SOS_NUMBERS, phone_numbers=("+33600000001",)), "c2", now
     )
     assert json.loads(sos)["phone_numbers"] == ["+33600000001"]
+
+
+def test_the_documented_up_payloads_decode() -> None:
+    """Docs as tests: every up payload example in docs/protocols/mqtt.md is valid."""
+    doc = (Path(__file__).parents[2] / "docs" / "protocols" / "mqtt.md").read_text()
+    examples = [block.removeprefix("json\n") for block in doc.split("```")[1::2] if block.startswith("json")]
+    ups = [json.loads(example) for example in examples if '"v": 1' in example and '"command"' not in example]
+    assert len(ups) >= 2
+    for up in ups:
+        (m,) = decode(TOPIC, json.dumps(up).encode()).messages
+        assert m.imu is None or len(m.imu.accel_g) == len(m.imu.accel_t_ms) == len(up["imu"]["accel_g"])
