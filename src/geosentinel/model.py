@@ -242,3 +242,50 @@ class Alert:
     event_count: int
     latitude: float | None = None
     longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Someone an alert may reach: a caregiver, a relative, an on-call line. ``urls`` are Apprise URLs,
+    tried in order until one takes the message; they carry credentials (never shown unredacted)."""
+
+    id: str
+    org_id: str
+    name: str
+    locale: Locale
+    timezone: str
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTransition:
+    """One line of an alert's audit trail. ``actor``: ``user:<id>``, ``contact:<id>`` (through an
+    acknowledgement link) or ``system``."""
+
+    alert_id: str
+    at: datetime
+    action: str
+    from_status: AlertStatus | None
+    to_status: AlertStatus
+    actor: str
+    outcome: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """A message to one contact about an alert, and how its delivery went."""
+
+    id: str
+    alert_id: str
+    contact_id: str
+    round: int
+    step: int
+    status: str  # pending, retrying, delivered, failed
+    tries: int
+    created_at: datetime
+    next_try_at: datetime | None
+    handed_at: datetime | None
+    delivered_at: datetime | None
+    channel: int | None
+    last_error: str | None

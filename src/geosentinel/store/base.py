@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from geosentinel.alerts.lifecycle import Action, Outcome
+from geosentinel.alerts.policy import Policy
+from geosentinel.alerts.policy import Position as EscalationPosition
 from geosentinel.detect.fences import Fence, FenceKind
 from geosentinel.detect.schedule import Schedule
 from geosentinel.model import (
     Alert,
     AlertStatus,
+    Contact,
     Device,
     Event,
     EventKind,
@@ -29,6 +33,9 @@ from geosentinel.model import (
     User,
     Wearer,
 )
+
+if TYPE_CHECKING:
+    from geosentinel.store.alert_care import DueEscalation, Outgoing, PolicyRecord, Timeline
 
 
 class StoreError(Exception):
@@ -190,3 +197,51 @@ class Store(Protocol):
         self, scope: Scope, wearer_id: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[Event]: ...
     def count_readings(self, device_id: str | None = None) -> int: ...
+
+    # Taking alerts (store/alert_care.py) ----------------------------------------------------------
+    def create_contact(
+        self, org_id: str, name: str, locale: Locale, timezone: str, urls: Sequence[str], now: datetime
+    ) -> Contact: ...
+    def contacts(self, scope: Scope) -> list[Contact]: ...
+    def contact(self, scope: Scope, contact_id: str) -> Contact | None: ...
+    def create_policy(
+        self, org_id: str, name: str, policy: Policy, is_default: bool, now: datetime
+    ) -> PolicyRecord: ...
+    def policies(self, scope: Scope) -> list[PolicyRecord]: ...
+    def set_wearer_policy(self, scope: Scope, wearer_id: str, policy_id: str | None) -> bool: ...
+    def due_escalations(self, now: datetime, limit: int = 100) -> list[DueEscalation]: ...
+    def advance_escalation(
+        self,
+        seen: DueEscalation,
+        contacts: Sequence[str],
+        sent: EscalationPosition | None,
+        next_position: EscalationPosition,
+        next_due: datetime | None,
+        now: datetime,
+    ) -> bool: ...
+    def stop_escalation(self, alert_id: str) -> None: ...
+    def next_escalation_due(self) -> datetime | None: ...
+    def due_notifications(self, now: datetime, limit: int = 50) -> list[Outgoing]: ...
+    def record_delivery(
+        self,
+        notification_id: str,
+        handed_at: datetime,
+        ok: bool,
+        channel: int | None,
+        error: str | None,
+        attempts: list[dict[str, Any]],
+        next_try: datetime | None,
+        done_at: datetime,
+    ) -> None: ...
+    def next_notification_due(self) -> datetime | None: ...
+    def change_alert(
+        self,
+        scope: Scope,
+        alert_id: str,
+        action: Action,
+        actor: str,
+        now: datetime,
+        outcome: Outcome | None = None,
+        note: str | None = None,
+    ) -> Alert: ...
+    def alert_timeline(self, scope: Scope, alert_id: str) -> Timeline | None: ...

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import orjson
 import sqlalchemy as sa
 
+from geosentinel.alerts.lifecycle import REOPENING_KINDS
 from geosentinel.model import AlertStatus, Event, EventKind, Reading
 from geosentinel.store.base import DeviceState, IngestBatch
 from geosentinel.store.schema import ACTIVE_ALERT, to_us
@@ -96,7 +97,20 @@ class IngestSql:
             " event_count = alerts.event_count + 1,"
             " last_event_at_us = CASE WHEN excluded.last_event_at_us > alerts.last_event_at_us"
             " THEN excluded.last_event_at_us ELSE alerts.last_event_at_us END"
-            " RETURNING id"
+            " RETURNING id, event_count, status"
+        )
+        # A new alert's escalation starts when it opens (see alerts.policy); a reopened one starts again.
+        self.escalate = (
+            f"INSERT INTO escalations (alert_id, org_id, round, step, due_us) VALUES ({p}, {p}, 0, 0, {p})"  # noqa: S608
+            " ON CONFLICT (alert_id) DO UPDATE SET round = 0, step = 0, due_us = excluded.due_us"
+        )
+        self.transition = (
+            "INSERT INTO alert_transitions (alert_id, org_id, at_us, action, from_status, to_status, actor,"  # noqa: S608
+            f" outcome, note) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 'system', {p}, {p})"
+        )
+        self.reopen = (
+            "UPDATE alerts SET status = 'open', acknowledged_at_us = NULL, acknowledged_by = NULL"  # noqa: S608
+            f" WHERE id = {p} AND status = 'acknowledged'"
         )
         # A device repeating an alarm within its window: attach to the wearer's latest alert of that kind
         # (active first), even one just resolved; never open a new one for the same press.
@@ -109,7 +123,7 @@ class IngestSql:
         # Back online closes the device's open offline alert (nobody needs to go and look any more).
         self.close_offline = (
             f"UPDATE alerts SET status = 'resolved', resolved_at_us = {p}, outcome = 'back_online'"  # noqa: S608
-            f" WHERE wearer_id = {p} AND kind = 'offline' AND {ACTIVE_ALERT} RETURNING id"
+            f" WHERE wearer_id = {p} AND kind = 'offline' AND {ACTIVE_ALERT} RETURNING id, org_id"
         )
 
     def write(self, connection: sa.Connection, batch: IngestBatch) -> None:
@@ -127,7 +141,9 @@ class IngestSql:
         time_us = to_us(event.time)
         if event.wearer_id is not None and event.kind is EventKind.BACK_ONLINE:
             closed = connection.exec_driver_sql(self.close_offline, (time_us, event.wearer_id)).first()
-            alert_id = None if closed is None else closed[0]
+            if closed is not None:
+                alert_id = closed[0]
+                self._log(connection, event, alert_id, "resolve", None, AlertStatus.RESOLVED, "back_online")
         elif event.wearer_id is not None and event.kind in batch.alert_kinds and event.details.get("repeat"):
             params_repeat = (time_us, time_us, event.wearer_id, event.kind.value)
             found = connection.exec_driver_sql(self.repeat, params_repeat).first()
@@ -137,13 +153,55 @@ class IngestSql:
                 str(uuid.uuid4()), event.org_id, event.wearer_id, event.kind.value, AlertStatus.OPEN.value,
                 time_us, time_us, event.latitude, event.longitude,
             )  # fmt: skip
-            alert_id = connection.exec_driver_sql(self.alert, params).scalar_one()
+            alert_id, count, status = connection.exec_driver_sql(self.alert, params).one()
+            if count == 1:  # a new alert
+                self._log(connection, event, alert_id, "open", None, AlertStatus.OPEN)
+                self._escalate(connection, event, alert_id)
+            elif (
+                status == AlertStatus.ACKNOWLEDGED.value
+                and event.kind in REOPENING_KINDS
+                and not event.details.get("repeat")
+            ):
+                # Asked again while someone had it: whoever took it has not arrived (alerts.lifecycle).
+                connection.exec_driver_sql(self.reopen, (alert_id,))
+                note = f"new {event.kind.value} while acknowledged"
+                self._log(
+                    connection,
+                    event,
+                    alert_id,
+                    "reopen",
+                    AlertStatus.ACKNOWLEDGED,
+                    AlertStatus.OPEN,
+                    None,
+                    note,
+                )
+                self._escalate(connection, event, alert_id)
         details = orjson.dumps(dict(event.details)).decode() if event.details else None
         row = (
             event.org_id, event.wearer_id, event.device_id, event.kind.value, time_us,
             to_us(event.received_at), event.latitude, event.longitude, alert_id, details,
         )  # fmt: skip
         connection.exec_driver_sql(self.events, row)
+
+    def _escalate(self, connection: sa.Connection, event: Event, alert_id: str) -> None:
+        connection.exec_driver_sql(self.escalate, (alert_id, event.org_id, to_us(event.received_at)))
+
+    def _log(
+        self,
+        connection: sa.Connection,
+        event: Event,
+        alert_id: str,
+        action: str,
+        before: AlertStatus | None,
+        after: AlertStatus,
+        outcome: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """The system's entry in the alert's audit trail, timed by the event's arrival."""
+        before_value = None if before is None else before.value
+        at_us = to_us(event.received_at)
+        row = (alert_id, event.org_id, at_us, action, before_value, after.value, outcome, note)
+        connection.exec_driver_sql(self.transition, row)
 
 
 def reading_row(reading: Reading) -> tuple[object, ...]:

@@ -73,6 +73,8 @@ wearers = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     # JSON overrides of the detection thresholds (see detect.base.WearerProfile); NULL: the defaults.
     sa.Column("settings", sa.Text, nullable=True),
+    # The wearer's own escalation policy; NULL: the organisation's default.
+    sa.Column("escalation_policy_id", sa.String(36), nullable=True),
 )
 
 # Family members see only the wearers linked to them.
@@ -210,4 +212,88 @@ events = sa.Table(
     sa.Column("details", sa.Text, nullable=True),
     sa.Index("ix_events_org_time", "org_id", "time_us"),
     sa.Index("ix_events_wearer_time", "wearer_id", "time_us"),
+)
+
+# -- taking alerts: who is told, when, and what happened ---------------------------------------------------
+
+# People and lines an alert may reach. ``urls``: JSON list of Apprise URLs, tried in order (fall-back); they
+# hold credentials, so the API only ever shows them redacted.
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("locale", sa.String(8), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("urls", sa.Text, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# An organisation's escalation policies (alerts.policy.Policy as JSON); the default one applies to wearers
+# without their own (wearers.escalation_policy_id).
+escalation_policies = sa.Table(
+    "escalation_policies",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+# Each alert's escalation: the next step to send and when (NULL: over). Written with the alert in the same
+# transaction, advanced with the notifications it creates: a restart resumes it exactly.
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("alert_id", sa.String(36), sa.ForeignKey("alerts.id"), primary_key=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("due_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_escalations_due", "due_us"),
+)
+
+# The outbox: one row per (alert, round, step, contact), created once (the idempotency key is unique), then
+# delivered at least once with retries and back-off; ``attempts_log`` keeps every try and why it failed.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("alert_id", sa.String(36), sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("contact_id", sa.String(36), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tries", sa.Integer, nullable=False),
+    sa.Column("next_try_us", sa.BigInteger, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("handed_us", sa.BigInteger, nullable=True),  # first handed to a channel
+    sa.Column("delivered_us", sa.BigInteger, nullable=True),
+    sa.Column("channel", sa.Integer, nullable=True),  # which of the contact's URLs took it
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("attempts_log", sa.Text, nullable=True),
+    sa.Index("ix_notifications_due", "status", "next_try_us"),
+)
+
+# The audit trail of every alert's status changes: who (user:<id>, contact:<id> through an
+# acknowledgement link, or system), when, and their note.
+alert_transitions = sa.Table(
+    "alert_transitions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.String(36), sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("from_status", sa.String(16), nullable=True),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
 )

@@ -28,6 +28,7 @@ from geosentinel.model import (
     Wearer,
 )
 from geosentinel.store import migrate, schema
+from geosentinel.store.alert_care import AlertCareStore, alert_from_row
 from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
 from geosentinel.store.ingest import IngestSql
 from geosentinel.store.schema import from_us, to_us
@@ -45,7 +46,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore:
+class SqlStore(AlertCareStore):
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str
@@ -322,12 +323,12 @@ class SqlStore:
         if wearer_id is not None:
             query = query.where(a.c.wearer_id == wearer_id)
         query = query.order_by(a.c.opened_at_us.desc(), a.c.id).limit(limit).offset(offset)
-        return [_alert(r) for r in self._read(query)]
+        return [alert_from_row(r) for r in self._read(query)]
 
     def alert(self, scope: Scope, alert_id: str) -> Alert | None:
         a = schema.alerts
         row = self._read_one(_scoped(sa.select(a), a, scope).where(a.c.id == alert_id))
-        return None if row is None else _alert(row)
+        return None if row is None else alert_from_row(row)
 
     def positions(
         self,
@@ -434,14 +435,6 @@ def _fence(row: sa.Row[tuple[object, ...]]) -> Fence:
     return Fence(
         row.id, row.org_id, row.wearer_id, row.name, row.kind, orjson.loads(row.geometry), row.radius_m,
         row.width_m, schedule,
-    )  # fmt: skip
-
-
-def _alert(row: sa.Row[tuple[object, ...]]) -> Alert:
-    return Alert(
-        row.id, row.org_id, row.wearer_id, EventKind(row.kind), AlertStatus(row.status),
-        from_us(row.opened_at_us), from_us(row.last_event_at_us), row.event_count,
-        row.latitude, row.longitude,
     )  # fmt: skip
 
 
