@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 TARGET_HTTP = 5000.0
+TARGET_ALERT_P99_MS = 500.0
+TARGET_FALL_SCORE_MS = 5.0
 TARGET_STORE_RATIO = 0.5
 TARGET_DECODE = 100_000.0
 TARGET_TCP = 20_000.0
@@ -109,6 +111,58 @@ def geofence_section(path: Path) -> list[str]:
     ]
 
 
+def falls_section(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    verdict = "met" if d["score_ms_p99"] < TARGET_FALL_SCORE_MS and d["load_s_median"] < 1 else "**not met**"
+    return [
+        "",
+        "## Fall classifier",
+        "",
+        f"`bench/falls.py`: the shipped model ({d['model_bytes']:,} bytes) loaded in fresh processes, then "
+        f"{d['windows']:,} real UMAFall wrist windows of {d['window_s']} s with the gyroscope scored through "
+        "`FallModel.score_window` (resampling, candidate impacts, features, trees), as the service does. "
+        "Detection quality (leave-one-subject-out) is in docs/falls.md.",
+        "",
+        "| import (fresh process) | load | score p50 | score p99 | score max |",
+        "|---|---|---|---|---|",
+        f"| {d['import_s_median']:.2f} s | {1000 * d['load_s_median']:.0f} ms "
+        f"| {d['score_ms_median']:.1f} ms | {d['score_ms_p99']:.1f} ms | {d['score_ms_max']:.1f} ms |",
+        "",
+        "Targets (issue 5): loads in well under a second, scores a window in under "
+        f"{TARGET_FALL_SCORE_MS:.0f} ms: {verdict}.",
+    ]
+
+
+def alert_latency_section(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    m, a = data["median"], data["args"]
+    runs = ", ".join(f"{r['p99_ms']:,.0f}" for r in data["runs"])
+    verdict = "met" if m["p99_ms"] <= TARGET_ALERT_P99_MS else "**not met**"
+    return [
+        "",
+        "## SOS to notification",
+        "",
+        f"`bench/alert_latency.py`: {a['sos']} watches each press SOS once ({a['every']} s apart) while "
+        f"{a['load_devices']:,} other watches send fixes ({m['offered_per_s']:,.0f} frames/s offered, "
+        f"{m['committed_per_s']:,.0f} committed: about half of what the service commits at most). "
+        "Latency, on the service's clock: the SOS frame read on the socket (the event's `received_at`) "
+        "to the first notification handed to its channel (a webhook on loopback), through the pipeline, "
+        "the commit, the escalation step and rendering. Median of the runs' figures.",
+        "",
+        "| p50 | p99 | max | of which: read → step written (p99) | SOS reply round trip (p99) | runs (p99) |",
+        "|---|---|---|---|---|---|",
+        f"| {m['p50_ms']:,.0f} ms | {m['p99_ms']:,.0f} ms | {m['max_ms']:,.0f} ms "
+        f"| {m['written_p99_ms']:,.0f} ms | {m['reply_p99_ms']:,.0f} ms | {runs} ms |",
+        "",
+        f"Target (issue 6): p99 ≤ {TARGET_ALERT_P99_MS:,.0f} ms: {verdict}. Every SOS reached the webhook: "
+        f"{'yes' if all(r['notified'] == r['sos'] for r in data['runs']) else '**no**'}.",
+    ]
+
+
 def detection_section(path: Path) -> list[str]:
     if not path.exists():
         return []
@@ -194,6 +248,8 @@ def main() -> None:
     lines += decode_section(Path("var/bench/decode.json")) + tcp_section(Path("var/bench/tcp.json"))
     lines += geofence_section(Path("var/bench/geofence.json"))
     lines += detection_section(Path("var/bench/detection.json"))
+    lines += falls_section(Path("var/bench/falls.json"))
+    lines += alert_latency_section(Path("var/bench/alert_latency.json"))
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists():
         lines += ["", notes.read_text().strip(), ""]

@@ -25,5 +25,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 rm -f var/bench/days.db var/bench/days.db-wal var/bench/days.db-shm
 .venv/bin/geosentinel simulate-days --db "sqlite:///var/bench/days.db?synchronous=normal" \
   --truth var/bench/days-truth.jsonl --wearers 40 --days 5 --seed 2 --report var/bench/detection.json
+.venv/bin/python bench/falls.py --out var/bench/falls.json
+# SOS to notification while the service ingests at about half its maximum rate.
+.venv/bin/python bench/alert_latency.py --runs "$RUNS" --out var/bench/alert_latency.json
 .venv/bin/python bench/report.py var/bench/sqlite.json var/bench/postgres.json
 echo "wrote docs/benchmarks.md"

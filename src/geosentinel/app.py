@@ -18,9 +18,22 @@ import uvloop
 from fastapi import FastAPI
 
 from geosentinel import __version__
+from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings
 from geosentinel.api import errors
-from geosentinel.api.routes import alerts, devices, events, geofences, health, wearers
+from geosentinel.api.routes import (
+    ack,
+    alerts,
+    contacts,
+    devices,
+    events,
+    geofences,
+    health,
+    policies,
+    wearers,
+)
 from geosentinel.clock import Clock, SystemClock
+from geosentinel.falls.scorer import shipped_scorer
+from geosentinel.notify.ack_links import AckSigner
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.protocols import stream_codec
 from geosentinel.store import Store, open_store
@@ -51,13 +64,24 @@ class Settings:
     h02_port: int = 5013
     mqtt_url: str | None = None
     tcp_limits: TcpLimits = field(default_factory=TcpLimits)
+    # Where acknowledgement links in notifications point (the API as recipients reach it).
+    public_url: str | None = None
+    # Signs acknowledgement links; None: notifications go out without one (no default secret, ever).
+    secret_key: bytes | None = field(default=None, repr=False)
+    # Back-off between delivery tries of a notification (seconds); then it is given up.
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
 
     def tcp_ports(self) -> dict[str, int]:
         ports = {"watch": self.watch_port, "gt06": self.gt06_port, "h02": self.h02_port}
         return {name: port for name, port in ports.items() if port}
 
 
-def create_api(store: Store, pipeline: Pipeline | None = None) -> FastAPI:
+def create_api(
+    store: Store,
+    pipeline: Pipeline | None = None,
+    dispatcher: AlertDispatcher | None = None,
+    signer: AckSigner | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="GeoSentinel",
         version=__version__,
@@ -65,9 +89,12 @@ def create_api(store: Store, pipeline: Pipeline | None = None) -> FastAPI:
     )
     app.state.store = store
     app.state.pipeline = pipeline
+    app.state.dispatcher = dispatcher
+    app.state.ack_signer = signer
     errors.install(app)
-    for module in (alerts, wearers, devices, events, geofences):
+    for module in (alerts, wearers, devices, events, geofences, contacts, policies):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(ack.router)
     app.include_router(health.router)
     return app
 
@@ -164,10 +191,19 @@ async def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float =
 async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
     """Run the API and the device gateways until cancelled or interrupted."""
     store = await asyncio.to_thread(open_store, settings.db_url)
-    pipeline = Pipeline(store, clock or SystemClock(), partitions=settings.partitions)
+    fall_scorer = await asyncio.to_thread(shipped_scorer)
+    clock = clock or SystemClock()
+    pipeline = Pipeline(store, clock, partitions=settings.partitions, fall_scorer=fall_scorer)
     await pipeline.prepare()
     pipeline.start()
-    api_app = create_api(store, pipeline)
+    signer = None if settings.secret_key is None else AckSigner(settings.secret_key)
+    if signer is None:
+        log.warning("no GEOSENTINEL_SECRET_KEY: notifications go out without acknowledgement links")
+    public_url = settings.public_url or f"http://{settings.host}:{settings.http_port}"
+    dispatcher = AlertDispatcher(store, clock, DispatchSettings(public_url, signer, settings.retry_delays_s))
+    pipeline.on_alerting = dispatcher.wake
+    dispatch_task = asyncio.create_task(dispatcher.run(), name="alert-dispatch")
+    api_app = create_api(store, pipeline, dispatcher, signer)
     api = _server(api_app, settings.host, settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -204,5 +240,8 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        dispatch_task.cancel()
+        await asyncio.gather(dispatch_task, return_exceptions=True)
+        await dispatcher.close()
         await pipeline.stop()
         await asyncio.to_thread(store.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -15,15 +16,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import typer
 
+from geosentinel.alerts.cli import alerts_app, contact_app, policy_app
 from geosentinel.auth import WeakPassword, hash_password, new_token
+from geosentinel.cli_support import DEFAULT_DB, Db, OrgName
+from geosentinel.cli_support import fail as _fail
+from geosentinel.cli_support import org_id as _org_id
+from geosentinel.cli_support import store as _store
 from geosentinel.detect.fences import validate_fence_geometry
 from geosentinel.detect.schedule import Schedule
+from geosentinel.falls.cli import falls_app
 from geosentinel.model import Locale, Region, Role
 from geosentinel.protocols import DEVICE_PROTOCOLS
 from geosentinel.protocols.base import DecodeError
-from geosentinel.store import Scope, Store, StoreError, open_store
-
-DEFAULT_DB = "sqlite:///var/geosentinel.db"
+from geosentinel.store import Scope, StoreError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
@@ -37,28 +42,9 @@ geofence_app = typer.Typer(
 for sub, name in ((org_app, "org"), (user_app, "user"), (wearer_app, "wearer"), (device_app, "device"),
                   (token_app, "token"), (geofence_app, "geofence")):  # fmt: skip
     app.add_typer(sub, name=name)
-
-Db = Annotated[str, typer.Option("--db", envvar="GEOSENTINEL_DB", help="sqlite:///PATH or postgresql://…")]
-OrgName = Annotated[str, typer.Option("--org", help="Organisation name.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-def _store(db: str) -> Store:
-    try:
-        return open_store(db)
-    except StoreError as exc:
-        raise _fail(str(exc)) from exc
-
-
-def _org_id(store: Store, name: str) -> str:
-    org = store.org_by_name(name)
-    if org is None:
-        raise _fail(f"no organisation named {name!r}")
-    return org.id
+app.add_typer(falls_app, name="falls")
+for sub, name in ((alerts_app, "alerts"), (contact_app, "contact"), (policy_app, "policy")):
+    app.add_typer(sub, name=name)
 
 
 @app.command("serve")
@@ -86,8 +72,23 @@ def serve_command(
     max_connections_per_address: Annotated[
         int, typer.Option(min=1, help="TCP device connections allowed from one address.")
     ] = 5000,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GEOSENTINEL_PUBLIC_URL",
+            help="The API's address as recipients reach it, for acknowledgement links in notifications.",
+        ),
+    ] = None,
+    notify_retry_delays: Annotated[
+        str, typer.Option(help="Seconds between delivery tries of a notification, comma-separated.")
+    ] = "5,15,45,120,300",
 ) -> None:
-    """Run the API and the device gateways."""
+    """Run the API, the device gateways and the alert notifications.
+
+    Acknowledgement links are signed with the secret in the environment variable GEOSENTINEL_SECRET_KEY
+    (at least 32 characters; never on the command line, where other users could read it). Without it,
+    notifications go out without a link.
+    """
     from geosentinel.app import Settings, run, serve  # the web stack loads only for the commands using it
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -98,8 +99,31 @@ def serve_command(
         db, host, http_port, osmand_port, partitions, gateway_workers, watch_port=watch_port,
         gt06_port=gt06_port, h02_port=h02_port, mqtt_url=mqtt,
         tcp_limits=TcpLimits(max_connections_per_address=max_connections_per_address),
+        public_url=public_url, secret_key=_secret_key(), retry_delays_s=_delays(notify_retry_delays),
     )  # fmt: skip
     run(serve(settings))
+
+
+MIN_SECRET_CHARS = 32
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise _fail(f"--notify-retry-delays: numbers of seconds separated by commas, not {text!r}") from None
+    if any(not 0 < d <= 86_400 for d in delays):
+        raise _fail("--notify-retry-delays: each delay between 0 and 86400 seconds")
+    return delays
+
+
+def _secret_key() -> bytes | None:
+    secret = os.environ.get("GEOSENTINEL_SECRET_KEY")
+    if not secret:
+        return None
+    if len(secret) < MIN_SECRET_CHARS:
+        raise _fail(f"GEOSENTINEL_SECRET_KEY must be at least {MIN_SECRET_CHARS} characters")
+    return secret.encode()
 
 
 @app.command("gateway-worker", hidden=True)

@@ -113,6 +113,16 @@ def demo_fleets(devices: int, host: str, osmand_port: int, data_dir: Path) -> li
     return configs
 
 
+def demo_secret(data_dir: Path) -> bytes:
+    """The demo's own key for acknowledgement links, made once and kept in its data folder (owner-only):
+    the demo is the one place where the service makes up a secret itself."""
+    path = data_dir / "secret-key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
 async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osmand_port: int) -> None:
     from geosentinel.sim.fleet import run_fleet, safe_zones
 
@@ -127,7 +137,8 @@ async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osma
     finally:
         await asyncio.to_thread(store.close)
     ready = asyncio.Event()
-    server = asyncio.create_task(serve(Settings(db_url, host, http_port, osmand_port), ready=ready))
+    settings = Settings(db_url, host, http_port, osmand_port, secret_key=demo_secret(data_dir))
+    server = asyncio.create_task(serve(settings, ready=ready))
     await asyncio.wait([server, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
     if server.done():
         await server  # surfaces the start-up error

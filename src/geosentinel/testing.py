@@ -86,10 +86,13 @@ def add_devices(
 class ServiceProcess:
     """``geosentinel serve`` in a child process, on free loopback ports."""
 
-    def __init__(self, db_url: str, log_path: Path, *extra_args: str) -> None:
+    def __init__(
+        self, db_url: str, log_path: Path, *extra_args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.db_url = db_url
         self.log_path = log_path
         self.extra_args = extra_args
+        self.env = env or {}  # added to this process's environment, at every (re)start
         self.http_port = free_port()
         self.osmand_port = free_port()
         self.tcp_ports = {"watch": free_port(), "gt06": free_port(), "h02": free_port()}
@@ -110,7 +113,8 @@ class ServiceProcess:
             if f"--{name}-port" not in self.extra_args:
                 args += [f"--{name}-port", str(port)]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())  # noqa: S603
+            env = os.environ | self.env
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -162,3 +162,60 @@ def test_wearer_settings_show_change_and_reset(db: str) -> None:
     refused = gs(*base, "--set", "heart_rate_max_bpm=fast", db=db, ok=False)
     assert refused.returncode == 1 and "must be a number" in refused.stderr
     assert json.loads(gs(*base, "--reset", db=db).stdout)["overrides"] == {}
+
+
+def test_alerts_contacts_and_policies_from_the_terminal(db: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from geosentinel.alerts.engine import OPENS_ALERT
+    from geosentinel.model import Event, EventKind
+    from geosentinel.store.base import IngestBatch
+
+    gs("org", "create", "Care", "--region", "eu", "--timezone", "Europe/Paris", "--locale", "fr", db=db)
+    wearer_id = gs("wearer", "add", "--org", "Care", "--name", "Jeanne", db=db).stdout.splitlines()[-1]
+    gs(
+        "device",
+        "add",
+        "--org",
+        "Care",
+        "--wearer",
+        wearer_id,
+        "--unique-id",
+        "42",
+        "--protocol",
+        "osmand",
+        db=db,
+    )
+    contact_id = gs("contact", "add", "--org", "Care", "--name", "Nurse", "--url", "json://user:s3cret@h/x",
+                    "--url", "mailto://127.0.0.1:25?to=a@example.org", db=db).stdout.strip()  # fmt: skip
+    listed = gs("contact", "list", "--org", "Care", db=db).stdout
+    assert contact_id in listed and "s3cret" not in listed
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"steps": [{"contacts": [contact_id]}]}))
+    policy_id = gs("policy", "add", "--org", "Care", "--name", "Day", "--file", str(policy), "--default",
+                   db=db).stdout.strip()  # fmt: skip
+    gs("policy", "assign", "--org", "Care", "--wearer", wearer_id, "--policy", policy_id, db=db)
+    policy.write_text(json.dumps({"steps": [{"contacts": ["nobody"]}]}))
+    refused = gs("policy", "add", "--org", "Care", "--name", "Bad", "--file", str(policy), db=db, ok=False)
+    assert refused.returncode == 1 and "unknown contacts: nobody" in refused.stderr
+
+    store = open_store(db)
+    try:
+        device = store.device_by_unique_id("42")
+        assert device is not None
+        now = datetime.now(UTC)
+        sos = Event(device.org_id, wearer_id, device.id, EventKind.SOS, now, now, 43.3, 5.4)
+        store.ingest_now(IngestBatch([], [sos], [], OPENS_ALERT))
+    finally:
+        store.close()
+    (alert,) = json.loads(gs("alerts", "list", "--org", "Care", "--json", db=db).stdout)
+    assert alert["status"] == "open"
+    assert gs("alerts", "ack", alert["id"], "--org", "Care", "--by", "marie", "--note", "j'y vais",
+              db=db).stdout.split() == [alert["id"], "acknowledged"]  # fmt: skip
+    again = gs("alerts", "ack", alert["id"], "--org", "Care", "--by", "marie", db=db, ok=False)
+    assert again.returncode == 1 and "cannot acknowledge an alert that is acknowledged" in again.stderr
+    gs("alerts", "resolve", alert["id"], "--org", "Care", "--by", "marie", "--outcome", "false_alarm", db=db)
+    timeline = json.loads(gs("alerts", "timeline", alert["id"], "--org", "Care", db=db).stdout)
+    assert [(t["action"], t["actor"], t["note"]) for t in timeline["transitions"]] == [
+        ("open", "system", None), ("acknowledge", "cli:marie", "j'y vais"), ("resolve", "cli:marie", None)
+    ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -20,5 +21,19 @@ def tenant(module_db_url: str) -> Tenant:
 @pytest.fixture(scope="module")
 def service(tenant: Tenant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     svc = ServiceProcess(tenant.db_url, tmp_path_factory.mktemp("serve") / "serve.log").start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def mqtt_service(
+    tenant: Tenant, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The service consuming the test broker (its own client id), without the TCP gateways."""
+    url = f"{mqtt_url}?client_id=test-{uuid.uuid4().hex[:8]}"
+    svc = ServiceProcess(
+        tenant.db_url, tmp_path_factory.mktemp("serve") / "serve.log", "--mqtt", url,
+        "--watch-port", "0", "--gt06-port", "0", "--h02-port", "0",
+    ).start()  # fmt: skip
     yield svc
     svc.stop()

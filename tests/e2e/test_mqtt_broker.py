@@ -19,24 +19,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def service(
-    tenant: Tenant, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    url = f"{mqtt_url}?client_id=test-{uuid.uuid4().hex[:8]}"
-    svc = ServiceProcess(
-        tenant.db_url,
-        tmp_path_factory.mktemp("serve") / "serve.log",
-        "--mqtt",
-        url,
-        "--watch-port",
-        "0",
-        "--gt06-port",
-        "0",
-        "--h02-port",
-        "0",
-    ).start()
-    yield svc
-    svc.stop()
+def service(mqtt_service: ServiceProcess) -> ServiceProcess:
+    return mqtt_service
 
 
 @pytest.fixture(scope="module")

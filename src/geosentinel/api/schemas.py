@@ -64,6 +64,38 @@ class EventOut(_Out):
     details: dict[str, str | int | float | bool]
 
 
+class TransitionOut(_Out):
+    at: datetime
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str  # user:<id>, contact:<id> (acknowledgement link) or system
+    outcome: str | None
+    note: str | None
+
+
+class NotificationOut(_Out):
+    id: str
+    contact_id: str
+    round: int
+    step: int
+    status: str  # pending, retrying, delivered, failed
+    tries: int
+    created_at: datetime
+    next_try_at: datetime | None
+    handed_at: datetime | None
+    delivered_at: datetime | None
+    channel: int | None  # which of the contact's addresses took it (0: the first)
+    last_error: str | None
+
+
+class TimelineOut(BaseModel):
+    alert: AlertOut
+    events: list[EventOut]
+    transitions: list[TransitionOut]
+    notifications: list[NotificationOut]
+
+
 T = TypeVar("T")
 
 

@@ -115,6 +115,8 @@ class Pipeline:
         self._states = DeviceStates(store)
         self._tasks: list[asyncio.Task[None]] = []
         self.context = Context(fall_scorer=fall_scorer)
+        # Called after a commit that holds alert-opening events (the alert dispatcher's wake-up).
+        self.on_alerting: Callable[[], None] | None = None
         self._devices: dict[str, Device] = {}  # by id: every device seen, for the sweep
         self._sweep_interval_s = sweep_interval_s
         self._refresh_interval_s = refresh_interval_s
@@ -201,6 +203,9 @@ class Pipeline:
         except Exception:
             log.exception("committing the sweep's findings failed")
             self._states.forget(list(result.memories))
+            return
+        if self.on_alerting is not None and any(e.kind in OPENS_ALERT for e in result.events):
+            self.on_alerting()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -343,7 +348,14 @@ class Pipeline:
         # commit fails, the state is dropped and reloaded from the store (see _committed).
         self._states.apply(result.memories)
         batch = IngestBatch(result.readings, result.events, result.states, alert_kinds=OPENS_ALERT)
-        return asyncio.ensure_future(self.store.ingest(batch))
+        commit = asyncio.ensure_future(self.store.ingest(batch))
+        if self.on_alerting is not None and any(e.kind in OPENS_ALERT for e in result.events):
+            commit.add_done_callback(self._alerting_committed)
+        return commit
+
+    def _alerting_committed(self, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is None and self.on_alerting is not None:
+            self.on_alerting()
 
     def _committed(
         self, done: asyncio.Future[None], items: list[_Item], in_flight: asyncio.Semaphore

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 import sqlalchemy as sa
 
-from geosentinel.alerts.lifecycle import Action, Outcome, transition
+from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError, transition
 from geosentinel.alerts.policy import Policy, Position, parse_policy, policy_json
 from geosentinel.model import (
     Alert,
@@ -87,6 +87,19 @@ class Timeline:
     events: list[Event]
     transitions: list[AlertTransition]
     notifications: list[NotificationRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class AckTarget:
+    """What an acknowledgement link's notification points at (for the page the link opens)."""
+
+    org_id: str
+    alert_id: str
+    contact_id: str
+    locale: Locale
+    wearer_name: str
+    kind: EventKind
+    status: AlertStatus
 
 
 class AlertNotFound(LookupError):
@@ -353,6 +366,22 @@ class AlertCareStore:
         )
         return None if row is None or row.min_us is None else from_us(int(row.min_us))
 
+    def ack_target(self, notification_id: str) -> AckTarget | None:
+        n, c, a, w = schema.notifications, schema.contacts, schema.alerts, schema.wearers
+        row = self._read_one(
+            sa.select(n.c.org_id, n.c.alert_id, n.c.contact_id, c.c.locale, w.c.name, a.c.kind, a.c.status)
+            .join(c, c.c.id == n.c.contact_id)
+            .join(a, a.c.id == n.c.alert_id)
+            .join(w, w.c.id == a.c.wearer_id)
+            .where(n.c.id == notification_id)
+        )
+        if row is None:
+            return None
+        return AckTarget(
+            str(row.org_id), str(row.alert_id), str(row.contact_id), Locale(row.locale), str(row.name),
+            EventKind(row.kind), AlertStatus(row.status),
+        )  # fmt: skip
+
     # Lifecycle ---------------------------------------------------------------------------------------
     def change_alert(
         self,
@@ -372,12 +401,17 @@ class AlertCareStore:
         if scope.wearer_ids is not None:
             scoped = sa.and_(scoped, a.c.wearer_id.in_(sorted(scope.wearer_ids)))
 
-        def write(connection: sa.Connection) -> None:
+        # Refusals are returned, not raised, from inside the write: an exception there would roll back
+        # (and retry one by one) the other writes committed in the same group, ingest included.
+        def write(connection: sa.Connection) -> Exception | None:
             row = connection.execute(sa.select(a.c.status, a.c.org_id).where(scoped)).first()
             if row is None:
-                raise AlertNotFound(alert_id)
+                return AlertNotFound(alert_id)
             before = AlertStatus(row.status)
-            after = transition(before, action, outcome)
+            try:
+                after = transition(before, action, outcome)
+            except TransitionError as exc:
+                return exc
             values: dict[str, Any] = {"status": after.value}
             if action is Action.ACKNOWLEDGE:
                 values |= {"acknowledged_at_us": to_us(now), "acknowledged_by": actor[:36]}
@@ -415,8 +449,11 @@ class AlertCareStore:
                     connection.execute(e.insert().values(alert_id=alert_id, org_id=row.org_id, **restart))
             else:
                 connection.execute(e.update().where(e.c.alert_id == alert_id).values(due_us=None))
+            return None
 
-        self._write(write)
+        refused: Exception | None = self._write(write)
+        if refused is not None:
+            raise refused
         a_row = self._read_one(sa.select(a).where(selector))
         assert a_row is not None
         return alert_from_row(a_row)

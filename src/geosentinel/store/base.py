@@ -35,7 +35,7 @@ from geosentinel.model import (
 )
 
 if TYPE_CHECKING:
-    from geosentinel.store.alert_care import DueEscalation, Outgoing, PolicyRecord, Timeline
+    from geosentinel.store.alert_care import AckTarget, DueEscalation, Outgoing, PolicyRecord, Timeline
 
 
 class StoreError(Exception):
@@ -245,3 +245,4 @@ class Store(Protocol):
         note: str | None = None,
     ) -> Alert: ...
     def alert_timeline(self, scope: Scope, alert_id: str) -> Timeline | None: ...
+    def ack_target(self, notification_id: str) -> AckTarget | None: ...

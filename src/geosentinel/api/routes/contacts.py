@@ -1,0 +1,78 @@
+"""``/api/v1/contacts``: who alerts may reach, and how (Apprise URLs, shown redacted)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field, field_validator
+
+from geosentinel.api.deps import Caller, CallerDep, StoreDep
+from geosentinel.model import Contact, Locale, Role
+from geosentinel.notify.channels import redact
+
+router = APIRouter(prefix="/contacts", tags=["alerts"])
+
+
+class ContactIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    locale: Locale = Locale.FR
+    timezone: str = "Europe/Paris"
+    urls: Annotated[
+        list[Annotated[str, Field(min_length=4, max_length=2000)]], Field(min_length=1, max_length=10)
+    ]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value not in available_timezones():
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _schemes(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if "://" not in url:
+                raise ValueError(f"not an Apprise URL (scheme://...): {redact(url)}")
+        return urls
+
+
+class ContactOut(BaseModel):
+    id: str
+    name: str
+    locale: Locale
+    timezone: str
+    urls: list[str]  # redacted: credentials never leave the store
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactOut:
+        return cls(
+            id=contact.id, name=contact.name, locale=contact.locale, timezone=contact.timezone,
+            urls=[redact(url) for url in contact.urls],
+        )  # fmt: skip
+
+
+def may_manage(caller: Caller) -> None:
+    if caller.user.role is not Role.ADMIN:
+        raise HTTPException(403, "only an organisation's administrators manage contacts and policies")
+
+
+@router.get("", response_model=list[ContactOut])
+async def list_contacts(store: StoreDep, caller: CallerDep) -> list[ContactOut]:
+    if caller.user.role is Role.FAMILY:
+        raise HTTPException(403, "family members do not see the organisation's contacts")
+    return [ContactOut.of(c) for c in await asyncio.to_thread(store.contacts, caller.scope)]
+
+
+@router.post("", response_model=ContactOut, status_code=201)
+async def create_contact(body: ContactIn, store: StoreDep, caller: CallerDep) -> ContactOut:
+    may_manage(caller)
+    contact = await asyncio.to_thread(
+        store.create_contact, caller.user.org_id, body.name, body.locale, body.timezone, body.urls,
+        datetime.now(UTC),
+    )  # fmt: skip
+    return ContactOut.of(contact)

@@ -1,0 +1,82 @@
+"""``/api/v1/escalation-policies``: who is told about an alert, when, and again until someone takes it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from geosentinel.alerts.policy import Policy, PolicyError, parse_policy
+from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.routes.contacts import may_manage
+from geosentinel.model import Role
+from geosentinel.store.alert_care import PolicyRecord
+
+router = APIRouter(tags=["alerts"])
+
+
+class PolicyIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    is_default: bool = False
+    policy: dict[str, Any]  # alerts.policy.Policy: steps, repeat_after_s, max_rounds, quiet_hours, severity
+
+
+class PolicyOut(BaseModel):
+    id: str
+    name: str
+    is_default: bool
+    policy: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: PolicyRecord) -> PolicyOut:
+        import msgspec
+
+        return cls(id=record.id, name=record.name, is_default=record.is_default,
+                   policy=msgspec.to_builtins(record.policy))  # fmt: skip
+
+
+class WearerPolicyIn(BaseModel):
+    policy_id: str | None  # None: back to the organisation's default
+
+
+def _checked(policy: dict[str, Any], contacts: set[str]) -> Policy:
+    import orjson
+
+    try:
+        parsed = parse_policy(orjson.dumps(policy))
+    except PolicyError as exc:
+        raise HTTPException(422, str(exc)) from None
+    unknown = sorted({c for step in parsed.steps for c in step.contacts} - contacts)
+    if unknown:
+        raise HTTPException(422, f"invalid escalation policy: unknown contacts {', '.join(unknown)}")
+    return parsed
+
+
+@router.get("/escalation-policies", response_model=list[PolicyOut])
+async def list_policies(store: StoreDep, caller: CallerDep) -> list[PolicyOut]:
+    if caller.user.role is Role.FAMILY:
+        raise HTTPException(403, "family members do not see the organisation's escalation policies")
+    return [PolicyOut.of(p) for p in await asyncio.to_thread(store.policies, caller.scope)]
+
+
+@router.post("/escalation-policies", response_model=PolicyOut, status_code=201)
+async def create_policy(body: PolicyIn, store: StoreDep, caller: CallerDep) -> PolicyOut:
+    """A new policy; ``is_default`` makes it the organisation's default (the previous one stops being)."""
+    may_manage(caller)
+    contacts = {c.id for c in await asyncio.to_thread(store.contacts, caller.scope)}
+    policy = _checked(body.policy, contacts)
+    record = await asyncio.to_thread(
+        store.create_policy, caller.user.org_id, body.name, policy, body.is_default, datetime.now(UTC)
+    )
+    return PolicyOut.of(record)
+
+
+@router.put("/wearers/{wearer_id}/escalation-policy", status_code=204)
+async def set_wearer_policy(wearer_id: str, body: WearerPolicyIn, store: StoreDep, caller: CallerDep) -> None:
+    """Give a wearer their own policy (``null``: the organisation's default again)."""
+    may_manage(caller)
+    if not await asyncio.to_thread(store.set_wearer_policy, caller.scope, wearer_id, body.policy_id):
+        raise HTTPException(404, f"no wearer {wearer_id} or no policy {body.policy_id} in this organisation")
