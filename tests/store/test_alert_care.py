@@ -168,3 +168,19 @@ def test_organisations_cannot_touch_each_others_alerts(store: Store) -> None:
     assert not store.set_wearer_policy(scope_b, wearer_b.id, policy.id)
     assert store.set_wearer_policy(scope_a, device_a.wearer_id or "", policy.id)
     assert store.due_escalations(T0)[0].policy == policy.policy
+
+
+def test_a_message_sends_people_where_the_wearer_is_now(store: Store) -> None:
+    from geosentinel.store.base import DeviceState
+
+    scope, device = _setup(store)
+    contact = store.create_contact(scope.org_id, "Son", Locale.EN, "Europe/London", ["json://h/x"], T0)
+    _open_alert(store, scope, device)  # at 43.3, 5.37
+    (seen,) = store.due_escalations(T0)
+    store.advance_escalation(seen, [contact.id], Position(), Position(1, 0), None, T0)
+    assert (store.due_notifications(T0)[0].alert.latitude) == 43.3
+    later = T0 + timedelta(minutes=3)
+    moved = DeviceState(device.id, later, later, 43.5263, 5.4454, 80.0, "{}")
+    store.ingest_now(IngestBatch([], [], [moved], OPENS_ALERT))
+    (outgoing,) = store.due_notifications(later)
+    assert (outgoing.alert.latitude, outgoing.alert.longitude) == (43.5263, 5.4454)

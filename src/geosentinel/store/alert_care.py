@@ -299,10 +299,13 @@ class AlertCareStore:
         )  # fmt: skip
         out = []
         for r in self._read(query):
+            latitude, longitude = self._last_position(str(r.wearer_id), int(r.opened_at_us))
+            if latitude is None:  # no fix since the alert opened: where it opened
+                latitude, longitude = r.latitude, r.longitude
             alert = Alert(
                 str(r.alert_id), str(r.org_id), str(r.wearer_id), EventKind(r.kind), AlertStatus(r.status),
                 from_us(int(r.opened_at_us)), from_us(int(r.last_event_at_us)), int(r.event_count),
-                r.latitude, r.longitude,
+                latitude, longitude,
             )  # fmt: skip
             out.append(
                 Outgoing(
@@ -312,6 +315,19 @@ class AlertCareStore:
                 )
             )  # fmt: skip
         return out
+
+    def _last_position(self, wearer_id: str, since_us: int) -> tuple[float | None, float | None]:
+        """The wearer's latest accepted fix if it is newer than ``since_us`` (a later step's message must
+        send people where the wearer is now, not where they were when the alert opened)."""
+        d, s = schema.devices, schema.device_state
+        row = self._read_one(
+            sa.select(s.c.fix_latitude, s.c.fix_longitude)
+            .join(d, d.c.id == s.c.device_id)
+            .where(d.c.wearer_id == wearer_id, s.c.fix_time_us > since_us)
+            .order_by(s.c.fix_time_us.desc())
+            .limit(1)
+        )
+        return (None, None) if row is None else (row.fix_latitude, row.fix_longitude)
 
     def _alert_details(self, alert_id: str) -> dict[str, Any]:
         """The first event's details (e.g. a fall's score, the fence left), for the message."""
