@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import tempfile
@@ -18,7 +17,7 @@ import uvloop
 from fastapi import FastAPI
 
 from geosentinel import __version__
-from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings
+from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings, warm_channels
 from geosentinel.api import errors
 from geosentinel.api.routes import (
     ack,
@@ -33,6 +32,7 @@ from geosentinel.api.routes import (
 )
 from geosentinel.clock import Clock, SystemClock
 from geosentinel.falls.scorer import shipped_scorer
+from geosentinel.gctuning import freeze_long_lived
 from geosentinel.notify.ack_links import AckSigner
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.protocols import stream_codec
@@ -47,7 +47,6 @@ from geosentinel.transports.workers import WorkerPool
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-GC_YOUNG_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +191,7 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     """Run the API and the device gateways until cancelled or interrupted."""
     store = await asyncio.to_thread(open_store, settings.db_url)
     fall_scorer = await asyncio.to_thread(shipped_scorer)
+    await asyncio.to_thread(warm_channels)
     clock = clock or SystemClock()
     pipeline = Pipeline(store, clock, partitions=settings.partitions, fall_scorer=fall_scorer)
     await pipeline.prepare()
@@ -224,13 +224,7 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
             tcp = ", ".join(f"{name} on {port}" for name, port in settings.tcp_ports().items())
             log.info("serving API on %s:%d, OsmAnd on %d, %s", settings.host, settings.http_port,
                      settings.osmand_port, tcp)  # fmt: skip
-            # Everything built so far (FastAPI, pydantic, SQLAlchemy: hundreds of thousands of objects)
-            # lives as long as the process. Moving it out of the collector's reach keeps each full
-            # collection from walking all of it again while devices stream in. Young collections every
-            # 700 allocations (the default) collapsed ingest under load with 10,000 connected watches
-            # (about 100 frames/s against 4,100 with this threshold, bench/tcp_load.py, same run).
-            gc.freeze()
-            gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+            freeze_long_lived()  # see gctuning.py
             if ready is not None:
                 ready.set()
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

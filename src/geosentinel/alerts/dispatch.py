@@ -79,8 +79,6 @@ class AlertDispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        # Apprise discovers its plugins on first use (over a second here): not while an SOS waits.
-        await asyncio.to_thread(_warm_channels)
         while True:
             try:
                 await self.escalate_due()
@@ -226,7 +224,10 @@ class AlertDispatcher:
         return render(notice, contact.locale.value, contact.timezone)
 
 
-def _warm_channels() -> None:
+def warm_channels() -> None:
+    """Load Apprise and its plugins now: they load on first use (over a second here), which must not be
+    while an SOS waits; and loaded before the service freezes its long-lived objects out of the garbage
+    collector's reach (app.py), they stay out of every collection."""
     import apprise
 
     apprise.Apprise().add("json://127.0.0.1/")

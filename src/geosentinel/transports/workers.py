@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 
+from geosentinel.gctuning import freeze_long_lived
 from geosentinel.transports.http_gateway import start_gateway
 from geosentinel.transports.json_http import device_handler
 from geosentinel.transports.link import LinkClient
@@ -31,6 +32,10 @@ async def run_worker(link_path: str, host: str, osmand_port: int) -> None:
     sockets.close()
     link = await LinkClient.connect(link_path)
     server = await start_gateway(device_handler(link), host, osmand_port, reuse_port=True)
+    # Like the core: what the worker imported (it loads the whole app's modules) stays out of every
+    # collection. Workers did without it until the app's imports grew (Babel, numpy, Apprise) and their
+    # full collections cost ingest ~15 % (bench/NOTES.md).
+    freeze_long_lived()
     try:
         await link.closed.wait()
     finally:
