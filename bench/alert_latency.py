@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,25 +40,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tcp_load import ID_BASE, register_watches  # a sibling script
 
 SOS_BASE = 8_000_000_000
-
-
-def register_sos_watches(db_url: str, org_id: str, count: int) -> None:
-    engine = sa.create_engine(db_url)
-    now_us = int(time.time() * 1e6)
-    rows = []
-    with engine.begin() as connection:
-        for i in range(count):
-            wearer_id = str(uuid.uuid4())
-            connection.execute(
-                schema.wearers.insert().values(id=wearer_id, org_id=org_id, name=f"S{i}", created_us=now_us)
-            )
-            rows.append(
-                {"id": str(uuid.uuid4()), "org_id": org_id, "wearer_id": wearer_id,
-                 "unique_id": str(SOS_BASE + i), "protocol": "watch", "model": None, "timezone": None,
-                 "created_us": now_us}
-            )  # fmt: skip
-        connection.execute(schema.devices.insert(), rows)
-    engine.dispose()
 
 
 class Hook:
@@ -128,7 +108,7 @@ def run_once(
     db = f"sqlite:///{folder / f'latency-{time.monotonic_ns()}.db'}"
     tenant = provision(db, "Latency", str(ID_BASE - 1), "latency@example.org")
     register_watches(db, tenant.org_id, load_devices)
-    register_sos_watches(db, tenant.org_id, sos)
+    register_watches(db, tenant.org_id, sos, base=SOS_BASE)
     hook = Hook()
     store = open_store(db)
     try:

@@ -30,7 +30,7 @@ from geosentinel.testing import ServiceProcess, provision
 ID_BASE = 7_000_000_000
 
 
-def register_watches(db_url: str, org_id: str, count: int) -> None:
+def register_watches(db_url: str, org_id: str, count: int, base: int = ID_BASE) -> None:
     """N wearers with a watch each, in one transaction (the CLI would take minutes for 10,000)."""
     engine = sa.create_engine(db_url)
     now_us = int(time.time() * 1e6)
@@ -39,7 +39,7 @@ def register_watches(db_url: str, org_id: str, count: int) -> None:
         for i in range(count)
     ]
     devices = [
-        {"id": str(uuid.uuid4()), "org_id": org_id, "wearer_id": w["id"], "unique_id": str(ID_BASE + i),
+        {"id": str(uuid.uuid4()), "org_id": org_id, "wearer_id": w["id"], "unique_id": str(base + i),
          "protocol": "watch", "model": None, "timezone": None, "created_us": now_us}
         for i, w in enumerate(wearers)
     ]  # fmt: skip

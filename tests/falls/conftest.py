@@ -15,8 +15,7 @@ from geosentinel.falls import umafall
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = [
     Path(os.environ.get("GEOSENTINEL_UMAFALL", "/nonexistent")),
-    ROOT.parent / "shared" / "data" / "falls" / "umafall",  # CI: shared/ beside the clone
-    Path("/work/shared/data/falls/umafall"),
+    ROOT.parent / "shared" / "data" / "falls" / "umafall",  # ../shared beside the checkout
 ]
 
 

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from geosentinel.alerts.policy import Policy, Step, first_due, plan
+from geosentinel.alerts.lifecycle import stops_escalation
+from geosentinel.alerts.policy import default_policy, first_due, plan
 from geosentinel.clock import Clock
-from geosentinel.model import AlertStatus
 from geosentinel.notify.ack_links import AckSigner
 from geosentinel.notify.channels import Delivery, deliver
 from geosentinel.notify.messages import AlertNotice, RenderedMessage, render
@@ -122,10 +122,10 @@ class AlertDispatcher:
             self.wake()  # new notifications: deliver them in this round
 
     def _advance(self, seen: DueEscalation, now: datetime) -> bool:
-        if seen.status is not AlertStatus.OPEN:  # taken meanwhile (the change already stopped it)
+        if stops_escalation(seen.status):  # taken meanwhile (the change already stopped it)
             self._store.stop_escalation(seen.alert_id)
             return False
-        policy = seen.policy or _everyone(seen.org_contacts)
+        policy = seen.policy or (default_policy(list(seen.org_contacts)) if seen.org_contacts else None)
         if policy is None:
             if seen.org_id not in self._silent_orgs:  # once per organisation, not once per alert
                 self._silent_orgs.add(seen.org_id)
@@ -231,11 +231,6 @@ def warm_channels() -> None:
     import apprise
 
     apprise.Apprise().add("json://127.0.0.1/")
-
-
-def _everyone(contacts: tuple[str, ...]) -> Policy | None:
-    """An organisation without any policy: every contact at once, again until someone takes it."""
-    return Policy([Step(list(contacts))]) if contacts else None
 
 
 def _zone(name: str) -> ZoneInfo:

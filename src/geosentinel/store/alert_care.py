@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 import sqlalchemy as sa
 
-from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError, transition
+from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError, stops_escalation, transition
 from geosentinel.alerts.policy import Policy, Position, parse_policy, policy_json
 from geosentinel.model import (
     Alert,
@@ -456,7 +456,7 @@ class AlertCareStore:
                     outcome=None if outcome is None else outcome.value, note=note,
                 )
             )  # fmt: skip
-            if after is AlertStatus.OPEN:  # reopened: escalate again from the first step
+            if not stops_escalation(after):  # reopened: escalate again from the first step
                 restart = {"round": 0, "step": 0, "due_us": to_us(now)}
                 if (
                     connection.execute(e.update().where(e.c.alert_id == alert_id).values(**restart)).rowcount

@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import msgspec
+import orjson
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
@@ -32,8 +34,6 @@ class PolicyOut(BaseModel):
 
     @classmethod
     def of(cls, record: PolicyRecord) -> PolicyOut:
-        import msgspec
-
         return cls(id=record.id, name=record.name, is_default=record.is_default,
                    policy=msgspec.to_builtins(record.policy))  # fmt: skip
 
@@ -43,8 +43,6 @@ class WearerPolicyIn(BaseModel):
 
 
 def _checked(policy: dict[str, Any], contacts: set[str]) -> Policy:
-    import orjson
-
     try:
         parsed = parse_policy(orjson.dumps(policy))
     except PolicyError as exc:
