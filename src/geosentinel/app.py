@@ -28,6 +28,7 @@ from geosentinel.api.routes import (
     geofences,
     health,
     policies,
+    reports,
     wearers,
 )
 from geosentinel.clock import Clock, SystemClock
@@ -91,8 +92,9 @@ def create_api(
     app.state.dispatcher = dispatcher
     app.state.ack_signer = signer
     errors.install(app)
-    for module in (alerts, wearers, devices, events, geofences, contacts, policies):
+    for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(contacts.wearer_router, prefix="/api/v1")
     app.include_router(ack.router)
     app.include_router(health.router)
     return app

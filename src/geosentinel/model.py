@@ -56,6 +56,7 @@ class Alarm(enum.StrEnum):
     OVERSPEED = "overspeed"
     TAMPERING = "tampering"
     GENERAL = "general"
+    CANCEL = "cancel"  # the wearer cancelled an alarm on the device (JSON v1 devices; see alerts.lifecycle)
 
 
 class EventKind(enum.StrEnum):
@@ -75,6 +76,7 @@ class EventKind(enum.StrEnum):
     OFFLINE = "offline"
     BACK_ONLINE = "back_online"  # closes the device's open offline alert
     FALL_REJECTED = "fall_rejected"  # the fall classifier found no fall in a device's motion window
+    CANCELLED = "cancelled"  # the wearer cancelled an alarm on the device (closes a fall in its grace period)
 
 
 class AlertStatus(enum.StrEnum):

@@ -38,7 +38,7 @@ def run(
     """Every notification batch of an escalation left to run (nobody acknowledges) until ``until``, with
     the service looking exactly at each due time."""
     sent = []
-    position, due = Position(), first_due(policy, opened)
+    position, due = Position(), first_due(policy, kind, opened)
     while due is not None and due <= until:
         step: Plan = plan(policy, kind, position, due, due, PARIS)
         if step.contacts:

@@ -71,7 +71,7 @@ def test_a_step_is_written_once_even_if_two_runners_saw_it(store: Store) -> None
     )
     alert_id = _open_alert(store, scope, device)
     (seen,) = store.due_escalations(T0)
-    assert seen.policy == policy.policy and seen.org_contacts == (contact.id,)
+    assert seen.policy == policy.policy and seen.staff == (contact.id,) and seen.wearer_contacts == ()
     nxt = T0 + timedelta(minutes=5)
     assert store.advance_escalation(seen, [contact.id], Position(), Position(0, 1), nxt, T0)
     assert not store.advance_escalation(seen, [contact.id], Position(), Position(0, 1), nxt, T0)

@@ -26,7 +26,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from geosentinel.alerts.lifecycle import stops_escalation
-from geosentinel.alerts.policy import default_policy, first_due, plan
+from geosentinel.alerts.policy import first_due, plan
+from geosentinel.alerts.templates import fallback_policy
 from geosentinel.clock import Clock
 from geosentinel.notify.ack_links import AckSigner
 from geosentinel.notify.channels import Delivery, deliver
@@ -125,8 +126,8 @@ class AlertDispatcher:
         if stops_escalation(seen.status):  # taken meanwhile (the change already stopped it)
             self._store.stop_escalation(seen.alert_id)
             return False
-        policy = seen.policy or (default_policy(list(seen.org_contacts)) if seen.org_contacts else None)
-        if policy is None:
+        policy = seen.policy or fallback_policy(seen.org_locale, seen.staff)
+        if not seen.staff and not seen.wearer_contacts and seen.policy is None:
             if seen.org_id not in self._silent_orgs:  # once per organisation, not once per alert
                 self._silent_orgs.add(seen.org_id)
                 log.warning("organisation %s has no contact: its alerts reach nobody", seen.org_id)
@@ -134,11 +135,14 @@ class AlertDispatcher:
             return False
         due = seen.due
         if seen.position.round == 0 and seen.position.step == 0:
-            # The first step's delay counts from the alert's opening.
-            due = max(due, first_due(policy, seen.opened_at))
+            # The first step's delay (and a fall's grace period) counts from the alert's opening, or from
+            # its arrival if the device's clock puts the opening later (a clock ahead must not delay it).
+            due = max(due, first_due(policy, seen.kind, min(seen.opened_at, seen.due)))
             if due > now:
                 return self._store.advance_escalation(seen, (), None, seen.position, due, now)
-        step = plan(policy, seen.kind, seen.position, due, now, _zone(seen.org_timezone))
+        step = plan(
+            policy, seen.kind, seen.position, due, now, _zone(seen.org_timezone), seen.wearer_contacts
+        )
         return self._store.advance_escalation(
             seen, step.contacts, step.sent, step.next_position, step.next_due, now
         )

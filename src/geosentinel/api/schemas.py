@@ -24,6 +24,8 @@ class AlertOut(_Out):
     event_count: int
     latitude: float | None
     longitude: float | None
+    # Open and not taken 180 s after it opened: social-alarm practice has such calls looked into.
+    ack_overdue: bool = False
 
 
 class PositionOut(_Out):
@@ -89,11 +91,27 @@ class NotificationOut(_Out):
     last_error: str | None
 
 
+class ServiceFiguresOut(BaseModel):
+    """One alert's service figures, in seconds from the reception of its first event (null: not yet)."""
+
+    received_at: datetime
+    to_shown_s: float | None  # first delivered to a contact, or first seen by a person
+    to_taken_s: float | None  # first acknowledged, resolved or arrival recorded by a person
+    taken_by: str | None
+    to_arrival_s: float | None
+    to_resolved_s: float | None
+    outcome: str | None
+    contact_attempts: int
+    failed_attempts: int
+    overdue: bool
+
+
 class TimelineOut(BaseModel):
     alert: AlertOut
     events: list[EventOut]
     transitions: list[TransitionOut]
     notifications: list[NotificationOut]
+    service: ServiceFiguresOut | None
 
 
 T = TypeVar("T")

@@ -24,6 +24,7 @@ ALARM_EVENTS: dict[Alarm, EventKind] = {
     Alarm.LOW_BATTERY: EventKind.LOW_BATTERY,
     Alarm.POWER_OFF: EventKind.POWER_OFF,
     Alarm.POWER_CUT: EventKind.POWER_OFF,
+    Alarm.CANCEL: EventKind.CANCELLED,
 }
 
 REPEAT_WINDOW = timedelta(seconds=120)

@@ -62,7 +62,9 @@ class DueEscalation:
     due: datetime
     policy: Policy | None  # the wearer's, else the organisation's default; None: none set
     org_timezone: str
-    org_contacts: tuple[str, ...]  # for an organisation without any policy: everyone is told
+    org_locale: str
+    wearer_contacts: tuple[str, ...]  # the wearer's own contacts in order (``wearer:N`` in a policy)
+    staff: tuple[str, ...]  # the organisation's contacts that are nobody's own (for the fallback policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +186,7 @@ class AlertCareStore:
         query = (
             sa.select(
                 e.c.alert_id, e.c.org_id, e.c.round, e.c.step, e.c.due_us, a.c.kind, a.c.status,
-                a.c.opened_at_us, w.c.escalation_policy_id, o.c.timezone,
+                a.c.opened_at_us, a.c.wearer_id, w.c.escalation_policy_id, o.c.timezone, o.c.locale,
             )
             .join(a, a.c.id == e.c.alert_id)
             .join(w, w.c.id == a.c.wearer_id)
@@ -196,15 +198,25 @@ class AlertCareStore:
         rows = self._read(query)
         if not rows:
             return []
-        p, c = schema.escalation_policies, schema.contacts
+        p, c, wc = schema.escalation_policies, schema.contacts, schema.wearer_contacts
         orgs = sorted({str(r.org_id) for r in rows})
         policies = {str(r.id): r for r in self._read(sa.select(p).where(p.c.org_id.in_(orgs)))}
         defaults = {str(r.org_id): r for r in policies.values() if r.is_default}
-        contacts: dict[str, list[str]] = {}
-        for contact_row in self._read(
-            sa.select(c.c.id, c.c.org_id).where(c.c.org_id.in_(orgs)).order_by(c.c.id)
+        own: dict[str, list[str]] = {}
+        for link in self._read(
+            sa.select(wc.c.wearer_id, wc.c.contact_id)
+            .where(wc.c.wearer_id.in_(sorted({str(r.wearer_id) for r in rows})))
+            .order_by(wc.c.wearer_id, wc.c.rank)
         ):
-            contacts.setdefault(str(contact_row.org_id), []).append(str(contact_row.id))
+            own.setdefault(str(link.wearer_id), []).append(str(link.contact_id))
+        staff: dict[str, list[str]] = {}
+        someones = sa.select(wc.c.contact_id).where(wc.c.org_id.in_(orgs))
+        for contact_row in self._read(
+            sa.select(c.c.id, c.c.org_id)
+            .where(c.c.org_id.in_(orgs), c.c.id.not_in(someones))
+            .order_by(c.c.id)
+        ):
+            staff.setdefault(str(contact_row.org_id), []).append(str(contact_row.id))
         due: list[DueEscalation] = []
         for r in rows:
             chosen = policies.get(str(r.escalation_policy_id)) or defaults.get(str(r.org_id))
@@ -213,7 +225,7 @@ class AlertCareStore:
                     str(r.alert_id), str(r.org_id), EventKind(r.kind), AlertStatus(r.status),
                     from_us(int(r.opened_at_us)), Position(int(r.round), int(r.step)), from_us(int(r.due_us)),
                     None if chosen is None else parse_policy(str(chosen.document)), str(r.timezone),
-                    tuple(contacts.get(str(r.org_id), ())),
+                    str(r.locale), tuple(own.get(str(r.wearer_id), ())), tuple(staff.get(str(r.org_id), ())),
                 )
             )  # fmt: skip
         return due
@@ -408,9 +420,12 @@ class AlertCareStore:
         now: datetime,
         outcome: Outcome | None = None,
         note: str | None = None,
+        at: datetime | None = None,
     ) -> Alert:
         """Apply a status change (raises :class:`AlertNotFound`, or ``TransitionError`` when the status
-        does not allow it), with its audit line, and stop or restart the escalation."""
+        does not allow it), with its audit line, and stop or restart the escalation. ``at``: when it
+        happened, if earlier than ``now`` (an arrival on site recorded afterwards; not before the alert
+        opened)."""
         a, e, t = schema.alerts, schema.escalations, schema.alert_transitions
         selector = a.c.id == alert_id
         scoped = sa.and_(selector, a.c.org_id == scope.org_id)
@@ -420,7 +435,9 @@ class AlertCareStore:
         # Refusals are returned, not raised, from inside the write: an exception there would roll back
         # (and retry one by one) the other writes committed in the same group, ingest included.
         def write(connection: sa.Connection) -> Exception | None:
-            row = connection.execute(sa.select(a.c.status, a.c.org_id).where(scoped)).first()
+            row = connection.execute(
+                sa.select(a.c.status, a.c.org_id, a.c.opened_at_us).where(scoped)
+            ).first()
             if row is None:
                 return AlertNotFound(alert_id)
             before = AlertStatus(row.status)
@@ -428,19 +445,10 @@ class AlertCareStore:
                 after = transition(before, action, outcome)
             except TransitionError as exc:
                 return exc
-            values: dict[str, Any] = {"status": after.value}
-            if action is Action.ACKNOWLEDGE:
-                values |= {"acknowledged_at_us": to_us(now), "acknowledged_by": actor[:36]}
-            elif action is Action.RESOLVE:
-                values |= {
-                    "resolved_at_us": to_us(now),
-                    "resolved_by": actor[:36],
-                    "outcome": outcome,
-                    "note": note,
-                }
-            else:
-                values |= {"acknowledged_at_us": None, "acknowledged_by": None, "resolved_at_us": None,
-                           "resolved_by": None, "outcome": None}  # fmt: skip
+            when = now if at is None else at
+            if when > now or to_us(when) < int(row.opened_at_us):
+                return TransitionError("the time given must be between the alert's opening and now")
+            values = _status_values(action, before, after, when, actor, outcome, note)
             # The status is re-checked in the update: a concurrent change makes this one fail, not both win.
             if (
                 connection.execute(
@@ -451,7 +459,7 @@ class AlertCareStore:
                 raise AlertNotFound(alert_id)
             connection.execute(
                 t.insert().values(
-                    alert_id=alert_id, org_id=row.org_id, at_us=to_us(now), action=action.value,
+                    alert_id=alert_id, org_id=row.org_id, at_us=to_us(when), action=action.value,
                     from_status=before.value, to_status=after.value, actor=actor,
                     outcome=None if outcome is None else outcome.value, note=note,
                 )
@@ -505,6 +513,32 @@ class AlertCareStore:
             for r in self._read(sa.select(n).where(n.c.alert_id == alert_id).order_by(n.c.created_us, n.c.id))
         ]  # fmt: skip
         return Timeline(alert_from_row(row), events, transitions, notifications)
+
+
+def _status_values(
+    action: Action,
+    before: AlertStatus,
+    after: AlertStatus,
+    when: datetime,
+    actor: str,
+    outcome: Outcome | None,
+    note: str | None,
+) -> dict[str, Any]:
+    """The alert row's new values for a status change."""
+    values: dict[str, Any] = {"status": after.value}
+    if action is Action.ACKNOWLEDGE or (action is Action.ARRIVE and before is AlertStatus.OPEN):
+        values |= {"acknowledged_at_us": to_us(when), "acknowledged_by": actor[:36]}
+    elif action in (Action.RESOLVE, Action.CANCEL):
+        values |= {
+            "resolved_at_us": to_us(when),
+            "resolved_by": actor[:36],
+            "outcome": outcome if action is Action.RESOLVE else Outcome.FALSE_ALARM,
+            "note": note,
+        }
+    elif action is Action.REOPEN:
+        values |= {"acknowledged_at_us": None, "acknowledged_by": None, "resolved_at_us": None,
+                   "resolved_by": None, "outcome": None}  # fmt: skip
+    return values  # an arrival on an acknowledged or resolved alert: the audit line says it all
 
 
 def _maybe(value: object) -> datetime | None:

@@ -35,6 +35,7 @@ from geosentinel.model import (
 )
 
 if TYPE_CHECKING:
+    from geosentinel.alerts.service_levels import AlertFacts
     from geosentinel.store.alert_care import AckTarget, DueEscalation, Outgoing, PolicyRecord, Timeline
 
 
@@ -182,6 +183,7 @@ class Store(Protocol):
         wearer_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        opened_before: datetime | None = None,
     ) -> list[Alert]: ...
     def alert(self, scope: Scope, alert_id: str) -> Alert | None: ...
     def positions(
@@ -243,6 +245,15 @@ class Store(Protocol):
         now: datetime,
         outcome: Outcome | None = None,
         note: str | None = None,
+        at: datetime | None = None,
     ) -> Alert: ...
     def alert_timeline(self, scope: Scope, alert_id: str) -> Timeline | None: ...
+
+    # Service figures (store/alert_figures.py) -------------------------------------------------------
+    def set_wearer_contacts(self, scope: Scope, wearer_id: str, contact_ids: Sequence[str]) -> bool: ...
+    def wearer_contacts(self, scope: Scope, wearer_id: str) -> list[Contact] | None: ...
+    def record_view(self, scope: Scope, alert_id: str, actor: str, now: datetime) -> bool: ...
+    def alert_facts(
+        self, scope: Scope, since: datetime, until: datetime, alert_id: str | None = None
+    ) -> list[AlertFacts]: ...
     def ack_target(self, notification_id: str) -> AckTarget | None: ...

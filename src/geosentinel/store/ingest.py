@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import orjson
 import sqlalchemy as sa
 
-from geosentinel.alerts.lifecycle import REOPENING_KINDS
+from geosentinel.alerts.lifecycle import REOPENING_KINDS, Action, Outcome, wearer_may_cancel
 from geosentinel.model import AlertStatus, Event, EventKind, Reading
 from geosentinel.store.base import DeviceState, IngestBatch
 from geosentinel.store.schema import ACTIVE_ALERT, to_us
@@ -106,8 +106,19 @@ class IngestSql:
         )
         self.transition = (
             "INSERT INTO alert_transitions (alert_id, org_id, at_us, action, from_status, to_status, actor,"  # noqa: S608
-            f" outcome, note) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 'system', {p}, {p})"
+            f" outcome, note) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
+        # A wearer's cancel: the wearer's active fall alert, and whether any contact was told yet.
+        self.cancel_target = (
+            "SELECT id, status, (SELECT COUNT(*) FROM notifications WHERE notifications.alert_id = alerts.id)"  # noqa: S608
+            f" FROM alerts WHERE wearer_id = {p} AND kind = 'fall' AND {ACTIVE_ALERT}"
+            " ORDER BY opened_at_us DESC LIMIT 1"
+        )
+        self.cancel = (
+            f"UPDATE alerts SET status = 'resolved', resolved_at_us = {p}, resolved_by = {p},"  # noqa: S608
+            f" outcome = '{Outcome.FALSE_ALARM.value}' WHERE id = {p} AND status = 'open'"
+        )
+        self.stop_escalation = f"UPDATE escalations SET due_us = NULL WHERE alert_id = {p}"  # noqa: S608
         self.reopen = (
             "UPDATE alerts SET status = 'open', acknowledged_at_us = NULL, acknowledged_by = NULL"  # noqa: S608
             f" WHERE id = {p} AND status = 'acknowledged'"
@@ -144,6 +155,8 @@ class IngestSql:
             if closed is not None:
                 alert_id = closed[0]
                 self._log(connection, event, alert_id, "resolve", None, AlertStatus.RESOLVED, "back_online")
+        elif event.wearer_id is not None and event.kind is EventKind.CANCELLED:
+            alert_id = self._cancel(connection, event, event.wearer_id)
         elif event.wearer_id is not None and event.kind in batch.alert_kinds and event.details.get("repeat"):
             params_repeat = (time_us, time_us, event.wearer_id, event.kind.value)
             found = connection.exec_driver_sql(self.repeat, params_repeat).first()
@@ -183,6 +196,23 @@ class IngestSql:
         )  # fmt: skip
         connection.exec_driver_sql(self.events, row)
 
+    def _cancel(self, connection: sa.Connection, event: Event, wearer_id: str) -> str | None:
+        """The wearer cancelled on the device: close their fall alert if nobody was told yet (otherwise the
+        cancel is only attached to it, for the caregivers to see). The alert it concerns, if any."""
+        target = connection.exec_driver_sql(self.cancel_target, (wearer_id,)).first()
+        if target is None:
+            return None
+        alert_id, status, told = str(target[0]), AlertStatus(target[1]), int(target[2]) > 0
+        if wearer_may_cancel(status, EventKind.FALL, told):
+            actor = f"device:{event.device_id}"
+            connection.exec_driver_sql(self.cancel, (to_us(event.received_at), actor[:36], alert_id))
+            connection.exec_driver_sql(self.stop_escalation, (alert_id,))
+            self._log(
+                connection, event, alert_id, Action.CANCEL.value, status, AlertStatus.RESOLVED,
+                Outcome.FALSE_ALARM.value, "cancelled by the wearer on the device", actor,
+            )  # fmt: skip
+        return alert_id
+
     def _escalate(self, connection: sa.Connection, event: Event, alert_id: str) -> None:
         connection.exec_driver_sql(self.escalate, (alert_id, event.org_id, to_us(event.received_at)))
 
@@ -196,11 +226,12 @@ class IngestSql:
         after: AlertStatus,
         outcome: str | None = None,
         note: str | None = None,
+        actor: str = "system",
     ) -> None:
-        """The system's entry in the alert's audit trail, timed by the event's arrival."""
+        """An entry in the alert's audit trail made on ingest, timed by the event's arrival."""
         before_value = None if before is None else before.value
         at_us = to_us(event.received_at)
-        row = (alert_id, event.org_id, at_us, action, before_value, after.value, outcome, note)
+        row = (alert_id, event.org_id, at_us, action, before_value, after.value, actor, outcome, note)
         connection.exec_driver_sql(self.transition, row)
 
 

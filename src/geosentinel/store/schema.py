@@ -297,3 +297,25 @@ alert_transitions = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=True),
     sa.Column("note", sa.Text, nullable=True),
 )
+
+# Each wearer's own contacts, in order (the French charter's contact 1 and contact 2; policies name them
+# ``wearer:1``, ``wearer:2``). A contact that is nobody's own is the organisation's staff.
+wearer_contacts = sa.Table(
+    "wearer_contacts",
+    metadata,
+    sa.Column("wearer_id", sa.String(36), sa.ForeignKey("wearers.id"), primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("contact_id", sa.String(36), sa.ForeignKey("contacts.id"), nullable=False, index=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+)
+
+# When each person first saw an alert (the dashboard, the API): "shown to a caregiver" in the service
+# figures (alerts.service_levels). One row per alert and viewer.
+alert_views = sa.Table(
+    "alert_views",
+    metadata,
+    sa.Column("alert_id", sa.String(36), sa.ForeignKey("alerts.id"), primary_key=True),
+    sa.Column("actor", sa.String(80), primary_key=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+)

@@ -29,6 +29,7 @@ from geosentinel.model import (
 )
 from geosentinel.store import migrate, schema
 from geosentinel.store.alert_care import AlertCareStore, alert_from_row
+from geosentinel.store.alert_figures import AlertFiguresStore
 from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
 from geosentinel.store.ingest import IngestSql
 from geosentinel.store.schema import from_us, to_us
@@ -46,7 +47,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore(AlertCareStore):
+class SqlStore(AlertCareStore, AlertFiguresStore):
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str
@@ -313,9 +314,12 @@ class SqlStore(AlertCareStore):
         wearer_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        opened_before: datetime | None = None,
     ) -> list[Alert]:
         a = schema.alerts
         query = _scoped(sa.select(a), a, scope)
+        if opened_before is not None:
+            query = query.where(a.c.opened_at_us < to_us(opened_before))
         if status is not None:
             query = query.where(a.c.status == status.value)
         if kind is not None:

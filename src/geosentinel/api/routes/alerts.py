@@ -10,13 +10,28 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError
+from geosentinel.alerts.service_levels import OVERDUE_AFTER, figures
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
-from geosentinel.api.schemas import AlertOut, EventOut, NotificationOut, Page, TimelineOut, TransitionOut
-from geosentinel.model import AlertStatus, EventKind, Role
+from geosentinel.api.schemas import (
+    AlertOut,
+    EventOut,
+    NotificationOut,
+    Page,
+    ServiceFiguresOut,
+    TimelineOut,
+    TransitionOut,
+)
+from geosentinel.model import Alert, AlertStatus, EventKind, Role
 from geosentinel.store import Store
 from geosentinel.store.alert_care import AlertNotFound
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+def alert_out(alert: Alert, now: datetime) -> AlertOut:
+    out = AlertOut.model_validate(alert)
+    out.ack_overdue = alert.status is AlertStatus.OPEN and now - alert.opened_at > OVERDUE_AFTER
+    return out
 
 
 @router.get("", response_model=Page[AlertOut])
@@ -26,19 +41,39 @@ async def list_alerts(
     status: AlertStatus | None = None,
     kind: EventKind | None = None,
     wearer_id: str | None = None,
+    overdue: Annotated[bool, Query(description="only open alerts nobody took within 180 s")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[AlertOut]:
-    alerts = await asyncio.to_thread(store.alerts, caller.scope, status, kind, wearer_id, limit, offset)
-    return Page(items=[AlertOut.model_validate(a) for a in alerts], limit=limit, offset=offset)
+    now = datetime.now(UTC)
+    opened_before = now - OVERDUE_AFTER if overdue else None
+    if overdue:
+        if status not in (None, AlertStatus.OPEN):  # only open alerts can be overdue
+            return Page(items=[], limit=limit, offset=offset)
+        status = AlertStatus.OPEN
+    alerts = await asyncio.to_thread(
+        store.alerts, caller.scope, status, kind, wearer_id, limit, offset, opened_before
+    )
+    return Page(items=[alert_out(a, now) for a in alerts], limit=limit, offset=offset)
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
 async def get_alert(alert_id: str, store: StoreDep, caller: CallerDep) -> AlertOut:
+    """One alert. Reading it counts as the caller having seen it (the service figures' "shown")."""
     alert = await asyncio.to_thread(store.alert, caller.scope, alert_id)
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id}")
-    return AlertOut.model_validate(alert)
+    now = datetime.now(UTC)
+    await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
+    return alert_out(alert, now)
+
+
+@router.post("/{alert_id}/seen", status_code=204)
+async def alert_seen(alert_id: str, store: StoreDep, caller: CallerDep) -> None:
+    """The caller has the alert in front of them (the dashboard calls this when it shows a new alert)."""
+    now = datetime.now(UTC)
+    if not await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now):
+        raise HTTPException(404, f"no alert {alert_id}")
 
 
 class NoteIn(BaseModel):
@@ -49,11 +84,18 @@ class ResolveIn(NoteIn):
     outcome: Outcome
 
 
+class ArrivalIn(NoteIn):
+    at: datetime | None = None  # when they arrived, if recorded afterwards (default: now)
+
+
 async def _change(
     request: Request, store: Store, caller: Caller, alert_id: str, action: Action, body: NoteIn
 ) -> AlertOut:
     outcome = body.outcome if isinstance(body, ResolveIn) else None
     now = datetime.now(UTC)
+    at = body.at if isinstance(body, ArrivalIn) else None
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(422, "give the time with its offset or Z (e.g. 2026-11-28T10:05:00+01:00)")
     try:
         alert = await asyncio.to_thread(
             store.change_alert,
@@ -64,6 +106,7 @@ async def _change(
             now,
             outcome,
             body.note,
+            at,
         )
     except AlertNotFound:
         raise HTTPException(404, f"no alert {alert_id}") from None
@@ -72,7 +115,7 @@ async def _change(
     dispatcher = request.app.state.dispatcher
     if dispatcher is not None:
         dispatcher.wake()  # a reopened alert escalates at once
-    return AlertOut.model_validate(alert)
+    return alert_out(alert, now)
 
 
 def _may_close(caller: Caller) -> None:
@@ -107,16 +150,40 @@ async def reopen_alert(
     return await _change(request, store, caller, alert_id, Action.REOPEN, body or NoteIn())
 
 
+@router.post("/{alert_id}/arrival", response_model=AlertOut)
+async def record_arrival(
+    alert_id: str, request: Request, store: StoreDep, caller: CallerDep, body: ArrivalIn | None = None
+) -> AlertOut:
+    """Someone reached the wearer (``at``: when, if recorded afterwards). An open alert is thereby taken;
+    an acknowledged or resolved one keeps its status."""
+    return await _change(request, store, caller, alert_id, Action.ARRIVE, body or ArrivalIn())
+
+
 @router.get("/{alert_id}/timeline", response_model=TimelineOut)
 async def alert_timeline(alert_id: str, store: StoreDep, caller: CallerDep) -> TimelineOut:
-    """Everything about one alert, in time order: its events, every status change (who, when, note) and
-    every notification with its delivery status."""
+    """Everything about one alert, in time order: its events, every status change (who, when, note),
+    every notification with its delivery status, and its service figures (seconds from reception to
+    shown, taken, arrival on site and resolution). Reading it counts as the caller having seen it."""
     timeline = await asyncio.to_thread(store.alert_timeline, caller.scope, alert_id)
     if timeline is None:
         raise HTTPException(404, f"no alert {alert_id}")
+    now = datetime.now(UTC)
+    await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
+    facts = await asyncio.to_thread(store.alert_facts, caller.scope, now, now, alert_id)
+    service = None
+    if facts:
+        fact = facts[0]
+        numbers = figures(fact, now)
+        service = ServiceFiguresOut(
+            received_at=fact.received_at, to_shown_s=numbers.to_shown_s, to_taken_s=numbers.to_taken_s,
+            taken_by=fact.taken_by, to_arrival_s=numbers.to_arrival_s, to_resolved_s=numbers.to_resolved_s,
+            outcome=fact.outcome, contact_attempts=fact.contact_attempts,
+            failed_attempts=fact.failed_attempts, overdue=numbers.overdue,
+        )  # fmt: skip
     return TimelineOut(
-        alert=AlertOut.model_validate(timeline.alert),
+        alert=alert_out(timeline.alert, now),
         events=[EventOut.model_validate(e) for e in timeline.events],
         transitions=[TransitionOut.model_validate(t) for t in timeline.transitions],
         notifications=[NotificationOut.model_validate(n) for n in timeline.notifications],
+        service=service,
     )

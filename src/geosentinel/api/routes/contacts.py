@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
 from geosentinel.model import Contact, Locale, Role
 from geosentinel.notify.channels import redact
+from geosentinel.store.alert_figures import MAX_WEARER_CONTACTS, ContactRefused
 
 router = APIRouter(prefix="/contacts", tags=["alerts"])
 
@@ -76,3 +77,37 @@ async def create_contact(body: ContactIn, store: StoreDep, caller: CallerDep) ->
         datetime.now(UTC),
     )  # fmt: skip
     return ContactOut.of(contact)
+
+
+class WearerContactsIn(BaseModel):
+    contact_ids: Annotated[list[str], Field(max_length=MAX_WEARER_CONTACTS)]  # contact 1 first
+
+
+wearer_router = APIRouter(prefix="/wearers", tags=["alerts"])
+
+
+@wearer_router.get("/{wearer_id}/contacts", response_model=list[ContactOut])
+async def wearer_contacts(wearer_id: str, store: StoreDep, caller: CallerDep) -> list[ContactOut]:
+    """The wearer's own contacts in order (``wearer:1``, ``wearer:2`` in escalation policies)."""
+    if caller.user.role is Role.FAMILY:
+        raise HTTPException(403, "family members do not see the organisation's contacts")
+    contacts = await asyncio.to_thread(store.wearer_contacts, caller.scope, wearer_id)
+    if contacts is None:
+        raise HTTPException(404, f"no wearer {wearer_id}")
+    return [ContactOut.of(c) for c in contacts]
+
+
+@wearer_router.put("/{wearer_id}/contacts", response_model=list[ContactOut])
+async def set_wearer_contacts(
+    wearer_id: str, body: WearerContactsIn, store: StoreDep, caller: CallerDep
+) -> list[ContactOut]:
+    """Set the wearer's own contacts in order: the French charter's contact 1 and contact 2 (people who
+    can reach the home within 20 minutes), then any others."""
+    may_manage(caller)
+    try:
+        found = await asyncio.to_thread(store.set_wearer_contacts, caller.scope, wearer_id, body.contact_ids)
+    except ContactRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    if not found:
+        raise HTTPException(404, f"no wearer {wearer_id}")
+    return await wearer_contacts(wearer_id, store, caller)

@@ -11,7 +11,8 @@ import orjson
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from geosentinel.alerts.policy import Policy, PolicyError, parse_policy
+from geosentinel.alerts import templates
+from geosentinel.alerts.policy import WEARER_CONTACT, Policy, PolicyError, parse_policy
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.routes.contacts import may_manage
 from geosentinel.model import Role
@@ -47,7 +48,8 @@ def _checked(policy: dict[str, Any], contacts: set[str]) -> Policy:
         parsed = parse_policy(orjson.dumps(policy))
     except PolicyError as exc:
         raise HTTPException(422, str(exc)) from None
-    unknown = sorted({c for step in parsed.steps for c in step.contacts} - contacts)
+    named = {c for step in parsed.steps for c in step.contacts if not c.startswith(WEARER_CONTACT)}
+    unknown = sorted(named - contacts)
     if unknown:
         raise HTTPException(422, f"invalid escalation policy: unknown contacts {', '.join(unknown)}")
     return parsed
@@ -68,6 +70,52 @@ async def create_policy(body: PolicyIn, store: StoreDep, caller: CallerDep) -> P
     policy = _checked(body.policy, contacts)
     record = await asyncio.to_thread(
         store.create_policy, caller.user.org_id, body.name, policy, body.is_default, datetime.now(UTC)
+    )
+    return PolicyOut.of(record)
+
+
+class TemplateOut(BaseModel):
+    name: str
+    summary: str
+    needs: list[str]  # contact groups to give when creating a policy from it
+    recommended: bool  # the one for this organisation (the charter for French organisations)
+
+
+class FromTemplateIn(BaseModel):
+    template: templates.TemplateName
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    is_default: bool = False
+    emergency: list[str] = Field(default_factory=list, max_length=20)  # fr_charter: control room, number
+    staff: list[str] = Field(default_factory=list, max_length=20)  # care_home: staff on duty
+    night_nurse: list[str] = Field(default_factory=list, max_length=20)  # care_home
+    attempt_gap_s: Annotated[int, Field(ge=15, le=1800)] = templates.DEFAULT_ATTEMPT_GAP_S
+
+
+@router.get("/escalation-policies/templates", response_model=list[TemplateOut])
+async def list_templates(store: StoreDep, caller: CallerDep) -> list[TemplateOut]:
+    """Ready-made policies: the French téléassistance charter, a care home, family only."""
+    org = await asyncio.to_thread(store.org, caller.user.org_id)
+    recommended = templates.recommended(org.locale.value if org is not None else "")
+    return [
+        TemplateOut(name=t.name, summary=t.summary, needs=list(t.needs), recommended=t.name == recommended)
+        for t in templates.TEMPLATES.values()
+    ]
+
+
+@router.post("/escalation-policies/from-template", response_model=PolicyOut, status_code=201)
+async def create_from_template(body: FromTemplateIn, store: StoreDep, caller: CallerDep) -> PolicyOut:
+    """A new policy made from a template, with the organisation's contacts in its places."""
+    may_manage(caller)
+    try:
+        policy = templates.build(
+            body.template, body.emergency, body.staff, body.night_nurse, body.attempt_gap_s
+        )
+    except templates.TemplateError as exc:
+        raise HTTPException(422, str(exc)) from None
+    contacts = {c.id for c in await asyncio.to_thread(store.contacts, caller.scope)}
+    checked = _checked(msgspec.to_builtins(policy), contacts)
+    record = await asyncio.to_thread(
+        store.create_policy, caller.user.org_id, body.name, checked, body.is_default, datetime.now(UTC)
     )
     return PolicyOut.of(record)
 
