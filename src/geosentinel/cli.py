@@ -459,6 +459,17 @@ def simulate_days(
     report_json: Annotated[
         Path | None, typer.Option("--report", help="Also write the score as JSON.")
     ] = None,
+    caregivers: Annotated[
+        bool,
+        typer.Option(
+            "--caregivers",
+            help="Also run the alert dispatcher and simulated caregivers (sim/caregivers.py), then print "
+            "the service-level report.",
+        ),
+    ] = False,
+    service_csv: Annotated[
+        Path | None, typer.Option(help="With --caregivers: also write the service levels as CSV.")
+    ] = None,
 ) -> None:
     """Run simulated wearer-days at full speed through the real pipeline into --db, then score them.
 
@@ -467,9 +478,12 @@ def simulate_days(
     """
     from rich.progress import Progress
 
+    from geosentinel.alerts.cli import print_report
+    from geosentinel.alerts.service_levels import to_csv
     from geosentinel.sim.accelerated import ORG_NAME, detections, run_days
     from geosentinel.sim.fleet import incident_to_json
     from geosentinel.sim.scoring import score
+    from geosentinel.sim.service_week import run_service_week
 
     store = _store(db)
     try:
@@ -477,11 +491,15 @@ def simulate_days(
             raise _fail(f"{db} already holds the organisation {ORG_NAME!r}: use a fresh database")
         with Progress(transient=True) as progress:
             task = progress.add_task(f"{wearers} wearers x {days:g} days", total=1.0)
-            result = asyncio.run(
-                run_days(
-                    store, wearers, days, seed, progress=lambda done: progress.update(task, completed=done)
-                )
-            )
+            def advance(done: float) -> None:
+                progress.update(task, completed=done)
+
+            week = None
+            if caregivers:
+                week = asyncio.run(run_service_week(store, wearers, days, seed, progress=advance))
+                result = week.days
+            else:
+                result = asyncio.run(run_days(store, wearers, days, seed, progress=advance))
         with truth.open("w") as out:
             for incident in result.incidents:
                 out.write(json.dumps(incident_to_json(incident)) + "\n")
@@ -491,6 +509,13 @@ def simulate_days(
         store.close()
     typer.echo(f"{result.readings} readings, {result.wearer_days:g} wearer-days; truth in {truth}")
     typer.echo(report.to_text())
+    if week is not None:
+        typer.echo(
+            f"{week.notifications} notifications handed over, {week.caregiver_changes} changes by people"
+        )
+        print_report(week.report)
+        if service_csv is not None:
+            service_csv.write_text(to_csv(week.report))
     if report_json is not None:
         body = report.to_json() | {
             "run": {"wearers": wearers, "days": days, "seed": seed, "readings": result.readings}

@@ -199,3 +199,14 @@ async def test_a_policy_can_shorten_or_remove_the_grace_period(store: Store) -> 
     store.create_policy(s.scope.org_id, "No wait", msgspec.structs.replace(policy, fall_grace_s=0), True, T0)
     s.open(EventKind.FALL)
     assert (await s.run_until(0))[:1] == [(0, "anne")]
+
+
+def test_a_report_that_raises_and_cancels_a_fall_leaves_it_closed(store: Store) -> None:
+    s = _setup(store)
+    events = [
+        Event(s.scope.org_id, s.wearer_id, s.device_id, kind, T0, T0, 43.53, 5.45)
+        for kind in (EventKind.FALL, EventKind.CANCELLED)  # the alarms detector puts a cancel last
+    ]
+    store.ingest_now(IngestBatch([], events, [], OPENS_ALERT))
+    (alert,) = store.alerts(s.scope)
+    assert alert.kind is EventKind.FALL and alert.status is AlertStatus.RESOLVED

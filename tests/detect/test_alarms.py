@@ -36,6 +36,7 @@ EXPECTED_KIND: dict[Alarm, EventKind | None] = {
     Alarm.OVERSPEED: None,
     Alarm.TAMPERING: None,
     Alarm.GENERAL: None,
+    Alarm.CANCEL: EventKind.CANCELLED,  # the wearer cancelled (closes a fall in its grace period)
 }
 
 
@@ -89,7 +90,14 @@ def test_single_alarm(alarm: Alarm, kind: EventKind | None) -> None:
         pytest.param((Alarm.SOS, Alarm.FALL), [EventKind.FALL, EventKind.SOS], id="sos-and-fall"),
         pytest.param(
             tuple(Alarm),
-            [EventKind.FALL, EventKind.LOW_BATTERY, EventKind.POWER_OFF, EventKind.REMOVED, EventKind.SOS],
+            [
+                EventKind.FALL,
+                EventKind.LOW_BATTERY,
+                EventKind.POWER_OFF,
+                EventKind.REMOVED,
+                EventKind.SOS,
+                EventKind.CANCELLED,
+            ],
             id="everything",
         ),
     ],

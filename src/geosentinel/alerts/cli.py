@@ -151,10 +151,10 @@ def report(
         body = msgspec.to_builtins(result) | {"real_emergency_share": result.real_emergency_share}
         typer.echo(json.dumps(body, indent=2))
         return
-    _print_report(result)
+    print_report(result)
 
 
-def _print_report(result: service_levels.Report) -> None:
+def print_report(result: service_levels.Report) -> None:
     table = Table(
         "group", "key", "alerts", "answered", "by system", "≤60 s", "≤180 s", "median s", "p95 s", "never",
         title=f"Service levels {result.start:%Y-%m-%d %H:%M}–{result.end:%Y-%m-%d %H:%M} UTC, hours in "

@@ -31,16 +31,18 @@ REPEAT_WINDOW = timedelta(seconds=120)
 
 
 def alarm_kinds(reading: Reading) -> list[EventKind]:
-    """The distinct event kinds the reading's alarms map to, in kind-name order (informative alarms such
-    as vibration or the device's own geofences produce nothing). A fall follows the fall classifier's
-    verdict on the reading's motion window when there is one (:mod:`geosentinel.detect.falls`)."""
+    """The distinct event kinds the reading's alarms map to, in kind-name order with a cancel last
+    (informative alarms such as vibration or the device's own geofences produce nothing). A fall follows
+    the fall classifier's verdict on the reading's motion window when there is one
+    (:mod:`geosentinel.detect.falls`)."""
     message = reading.message
     if not message.alarms and message.imu is None:  # nearly every reading: skip building a set
         return []
     kinds = {ALARM_EVENTS[a] for a in message.alarms if a in ALARM_EVENTS and a is not Alarm.FALL}
     if is_fall_alarm(reading):
         kinds.add(EventKind.FALL)
-    return sorted(kinds)
+    # A cancel comes last: a report that raises and cancels a fall cancels the fall it raised.
+    return sorted(kinds, key=lambda kind: (kind is EventKind.CANCELLED, kind.value))
 
 
 class AlarmsState(msgspec.Struct, frozen=True, omit_defaults=True):

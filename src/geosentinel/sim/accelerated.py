@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ class DaysResult:
     end: datetime
     readings: int
     interval_s: float
+    start: datetime
 
 
 def provision(store: Store, bracelets: list[Bracelet]) -> str:
@@ -82,12 +83,19 @@ async def run_days(
     step: timedelta = timedelta(seconds=10),  # the service sweeps every 5 s: this is the pessimistic side
     config: BraceletConfig | None = None,
     progress: Callable[[float], None] | None = None,
+    on_start: Callable[[str, SteppedClock], Awaitable[None]] | None = None,
+    on_step: Callable[[datetime], Awaitable[None]] | None = None,
 ) -> DaysResult:
-    """Simulate ``wearers`` × ``days`` through the pipeline into ``store``; returns the truth."""
+    """Simulate ``wearers`` × ``days`` through the pipeline into ``store``; returns the truth.
+
+    ``on_start`` gets the organisation and the clock once provisioned; ``on_step`` runs after every step
+    (e.g. the alert dispatcher and simulated caregivers, see :mod:`.service_week`)."""
     start = start or datetime(2026, 3, 23, 0, 0, tzinfo=UTC)  # a week that crosses the spring DST change
     bracelets = make_bracelets(wearers, start, seed, config)
-    await asyncio.to_thread(provision, store, bracelets)
+    org_id = await asyncio.to_thread(provision, store, bracelets)
     clock = SteppedClock(start)
+    if on_start is not None:
+        await on_start(org_id, clock)
     # The background sweep and fence refresh are driven by hand here, on simulated time.
     pipeline = Pipeline(store, clock, partitions=1, sweep_interval_s=1e9, refresh_interval_s=1e9)
     await pipeline.prepare()
@@ -107,6 +115,8 @@ async def run_days(
                 raise RuntimeError(f"the pipeline refused simulated readings: {failed[:3]}")
             readings += len(messages)
             await pipeline.sweep_now()
+            if on_step is not None:
+                await on_step(t)
             if progress is not None:
                 progress((t - start) / (end - start))
         for bracelet in bracelets:
@@ -114,7 +124,7 @@ async def run_days(
     finally:
         await pipeline.stop()
     interval = (config or BraceletConfig()).interval_s
-    return DaysResult(sorted(incidents, key=lambda i: i.time), wearers * days, end, readings, interval)
+    return DaysResult(sorted(incidents, key=lambda i: i.time), wearers * days, end, readings, interval, start)
 
 
 def _message(report: Any) -> DeviceMessage:
