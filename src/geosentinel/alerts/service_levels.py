@@ -102,6 +102,11 @@ class GroupFigures:
     never_answered: int  # not taken, older than the largest threshold
     outcomes: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def outcome_shares(self) -> dict[str, float]:
+        resolved = sum(self.outcomes.values())
+        return {k: v / resolved for k, v in sorted(self.outcomes.items())} if resolved else {}
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -116,8 +121,10 @@ class Report:
 
     @property
     def real_emergency_share(self) -> float | None:
-        """Among resolved alerts with an outcome: those where someone had to go or call for help."""
-        resolved = sum(self.overall.outcomes.values())
+        """Among alerts people resolved (not the system's ``back_online``): those where someone had to go
+        or call for help."""
+        outcomes = self.overall.outcomes
+        resolved = sum(v for k, v in outcomes.items() if k != Outcome.BACK_ONLINE.value)
         if resolved == 0:
             return None
         real = sum(

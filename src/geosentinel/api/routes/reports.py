@@ -29,7 +29,8 @@ class GroupOut(BaseModel):
     median_s: float | None  # null: more than half never answered
     p95_s: float | None  # null: more than 5 % never answered
     never_answered: int
-    outcomes: dict[str, int]
+    outcomes: dict[str, int]  # resolved alerts by outcome
+    outcome_shares: dict[str, float]  # the same as shares of the resolved alerts with an outcome
 
 
 class ServiceLevelsOut(BaseModel):
@@ -41,7 +42,7 @@ class ServiceLevelsOut(BaseModel):
     by_kind: list[GroupOut]
     by_hour: list[GroupOut]
     overdue: list[str]  # open alerts nobody has taken after 180 s, now
-    real_emergency_share: float | None  # resolved as assistance at home or emergency services
+    real_emergency_share: float | None  # of those people resolved: assistance at home or emergency services
 
 
 def _group(g: service_levels.GroupFigures) -> GroupOut:
@@ -49,7 +50,7 @@ def _group(g: service_levels.GroupFigures) -> GroupOut:
         group=g.group, key=g.key, alerts=g.alerts, answered=g.answered,
         closed_without_person=g.closed_without_person, within_60s=g.within_s.get(60),
         within_180s=g.within_s.get(180), median_s=g.median_s, p95_s=g.p95_s, never_answered=g.never_answered,
-        outcomes=g.outcomes,
+        outcomes=g.outcomes, outcome_shares=g.outcome_shares,
     )  # fmt: skip
 
 
