@@ -22,6 +22,7 @@ from geosentinel.api import errors
 from geosentinel.api.routes import (
     ack,
     alerts,
+    audit,
     contacts,
     devices,
     events,
@@ -92,7 +93,7 @@ def create_api(
     app.state.dispatcher = dispatcher
     app.state.ack_signer = signer
     errors.install(app)
-    for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports):
+    for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports, audit):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(contacts.wearer_router, prefix="/api/v1")
     app.include_router(ack.router)

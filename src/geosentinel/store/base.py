@@ -8,7 +8,7 @@ the routes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +37,7 @@ from geosentinel.model import (
 if TYPE_CHECKING:
     from geosentinel.alerts.service_levels import AlertFacts
     from geosentinel.store.alert_care import AckTarget, DueEscalation, Outgoing, PolicyRecord, Timeline
+    from geosentinel.store.audit import AuditEntry
 
 
 class StoreError(Exception):
@@ -256,4 +257,26 @@ class Store(Protocol):
     def alert_facts(
         self, scope: Scope, since: datetime, until: datetime, alert_id: str | None = None
     ) -> list[AlertFacts]: ...
+
+    # The audit log (store/audit.py) ------------------------------------------------------------------
+    def record_read(
+        self,
+        scope: Scope,
+        actor: str,
+        resource: str,
+        wearer_ids: Iterable[str | None],
+        records: int,
+        query: Mapping[str, object],
+        now: datetime,
+    ) -> None: ...
+    def audit_entries(
+        self,
+        scope: Scope,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        wearer_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]: ...
     def ack_target(self, notification_id: str) -> AckTarget | None: ...

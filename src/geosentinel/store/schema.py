@@ -319,3 +319,20 @@ alert_views = sa.Table(
     sa.Column("org_id", sa.String(36), nullable=False),
     sa.Column("at_us", sa.BigInteger, nullable=False),
 )
+
+# Who saw what: one row per API read of positions or health data (alerts, events, timelines, reports),
+# with the wearers the answer was about. Read through /api/v1/audit by the organisation's admins.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("org_id", sa.String(36), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # read (later: export, erase)
+    sa.Column("resource", sa.String(64), nullable=False),  # e.g. positions, alerts, alert_timeline
+    sa.Column("wearer_ids", sa.Text, nullable=False),  # JSON list: whose data the answer held
+    sa.Column("records", sa.Integer, nullable=False),  # how many records it held
+    sa.Column("query", sa.Text, nullable=True),  # JSON: the request's filters
+    sa.Index("ix_audit_log_org_at", "org_id", "at_us"),
+)

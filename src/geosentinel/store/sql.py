@@ -30,6 +30,7 @@ from geosentinel.model import (
 from geosentinel.store import migrate, schema
 from geosentinel.store.alert_care import AlertCareStore, alert_from_row
 from geosentinel.store.alert_figures import AlertFiguresStore
+from geosentinel.store.audit import AuditStore
 from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
 from geosentinel.store.ingest import IngestSql
 from geosentinel.store.schema import from_us, to_us
@@ -47,7 +48,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore(AlertCareStore, AlertFiguresStore):
+class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore):
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError
 from geosentinel.alerts.service_levels import OVERDUE_AFTER, figures
+from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
 from geosentinel.api.schemas import (
     AlertOut,
@@ -54,6 +55,8 @@ async def list_alerts(
     alerts = await asyncio.to_thread(
         store.alerts, caller.scope, status, kind, wearer_id, limit, offset, opened_before
     )
+    await audit_read(store, caller, "alerts", (a.wearer_id for a in alerts), len(alerts), status=status,
+                     kind=kind, wearer_id=wearer_id, overdue=overdue, limit=limit, offset=offset)  # fmt: skip
     return Page(items=[alert_out(a, now) for a in alerts], limit=limit, offset=offset)
 
 
@@ -65,6 +68,7 @@ async def get_alert(alert_id: str, store: StoreDep, caller: CallerDep) -> AlertO
         raise HTTPException(404, f"no alert {alert_id}")
     now = datetime.now(UTC)
     await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
+    await audit_read(store, caller, "alert", [alert.wearer_id], 1, alert_id=alert_id)
     return alert_out(alert, now)
 
 
@@ -169,6 +173,7 @@ async def alert_timeline(alert_id: str, store: StoreDep, caller: CallerDep) -> T
         raise HTTPException(404, f"no alert {alert_id}")
     now = datetime.now(UTC)
     await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
+    await audit_read(store, caller, "alert_timeline", [timeline.alert.wearer_id], 1, alert_id=alert_id)
     facts = await asyncio.to_thread(store.alert_facts, caller.scope, now, now, alert_id)
     service = None
     if facts:

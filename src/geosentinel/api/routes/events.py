@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.schemas import EventOut, Page
 
@@ -22,4 +23,6 @@ async def list_events(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[EventOut]:
     events = await asyncio.to_thread(store.events, caller.scope, wearer_id, limit, offset)
+    await audit_read(store, caller, "events", (e.wearer_id for e in events), len(events), wearer_id=wearer_id,
+                     limit=limit, offset=offset)  # fmt: skip
     return Page(items=[EventOut.model_validate(e) for e in events], limit=limit, offset=offset)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from geosentinel.alerts import service_levels
+from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.model import Role
 
@@ -80,6 +81,8 @@ async def service_level_report(
     org = await asyncio.to_thread(store.org, caller.user.org_id)
     assert org is not None  # the caller's own organisation
     facts = await asyncio.to_thread(store.alert_facts, caller.scope, start, end)
+    await audit_read(store, caller, "service_levels", (f.wearer_id for f in facts), len(facts), since=start,
+                     until=end, format=format)  # fmt: skip
     result = service_levels.report(facts, start, end, now, ZoneInfo(org.timezone))
     if format == "csv":
         name = f"service-levels-{start.date()}-{end.date()}.csv"

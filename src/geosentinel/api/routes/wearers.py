@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 
+from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.schemas import Page, PositionOut, WearerOut
 from geosentinel.detect.base import profile_from_settings, profile_settings, validate_settings
@@ -49,6 +50,8 @@ async def list_positions(
     positions = await asyncio.to_thread(
         store.positions, caller.scope, wearer_id, since, until, limit, include_rejected
     )
+    await audit_read(store, caller, "positions", [wearer_id], len(positions), since=since, until=until,
+                     limit=limit, include_rejected=include_rejected)  # fmt: skip
     return [PositionOut.model_validate(p) for p in positions]
 
 
