@@ -30,6 +30,8 @@ from geosentinel.api.routes import (
     health,
     policies,
     reports,
+    session,
+    tokens,
     wearers,
 )
 from geosentinel.clock import Clock, SystemClock
@@ -93,7 +95,8 @@ def create_api(
     app.state.dispatcher = dispatcher
     app.state.ack_signer = signer
     errors.install(app)
-    for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports, audit):
+    for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports, audit, session,
+                   tokens):  # fmt: skip
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(contacts.wearer_router, prefix="/api/v1")
     app.include_router(ack.router)

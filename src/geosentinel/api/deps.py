@@ -1,25 +1,39 @@
-"""Request dependencies: the store, and the caller (from the bearer token) with their data scope."""
+"""Request dependencies: the store, and the caller with their data scope.
+
+A caller is a bearer token (integrations; hashed at rest, revocable, scoped ``read`` or ``read,write``) or
+the dashboard's session cookie (:mod:`geosentinel.api.routes.session`). With the cookie, every request that
+changes something must carry the session's CSRF token in ``X-CSRF-Token``: a page of another site can
+make the browser send the cookie, but cannot read the token.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from geosentinel.auth import token_hash
 from geosentinel.model import Role, User
 from geosentinel.store import Scope, Store
 
+SESSION_COOKIE = "gs_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 _bearer = HTTPBearer(auto_error=False)
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     user: User
     scope: Scope
+    csrf_token: str | None = None  # the session's (None for a bearer token)
 
 
 def get_store(request: Request) -> Store:
@@ -28,18 +42,33 @@ def get_store(request: Request) -> Store:
 
 
 async def get_caller(
+    request: Request,
     store: Annotated[Store, Depends(get_store)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Caller:
-    if credentials is None:
-        raise HTTPException(401, "authentication required: send 'Authorization: Bearer <token>'")
-    user = await asyncio.to_thread(store.user_for_token, token_hash(credentials.credentials))
-    if user is None:
-        raise HTTPException(401, "invalid or revoked token")
+    csrf = None
+    if credentials is not None:
+        access = await asyncio.to_thread(store.token_access, token_hash(credentials.credentials))
+        if access is None:
+            raise HTTPException(401, "invalid or revoked token")
+        user, scopes = access
+        if request.method not in SAFE_METHODS and "write" not in scopes:
+            raise HTTPException(403, "this token may only read")
+    elif cookie is not None:
+        found = await asyncio.to_thread(store.session_user, token_hash(cookie), datetime.now(UTC))
+        if found is None:
+            raise HTTPException(401, "session expired or ended: log in again")
+        user, csrf = found
+        sent = request.headers.get(CSRF_HEADER, "")
+        if request.method not in SAFE_METHODS and not hmac.compare_digest(sent.encode(), csrf.encode()):
+            raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header (the session's CSRF token)")
+    else:
+        raise HTTPException(401, "authentication required: log in, or send 'Authorization: Bearer <token>'")
     wearer_ids = None
     if user.role is Role.FAMILY:
         wearer_ids = await asyncio.to_thread(store.linked_wearers, user.id)
-    return Caller(user, Scope(user.org_id, wearer_ids))
+    return Caller(user, Scope(user.org_id, wearer_ids), csrf)
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

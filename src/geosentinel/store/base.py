@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from geosentinel.alerts.lifecycle import Action, Outcome
@@ -36,6 +36,7 @@ from geosentinel.model import (
 
 if TYPE_CHECKING:
     from geosentinel.alerts.service_levels import AlertFacts
+    from geosentinel.store.accounts import LoginState, TokenRecord
     from geosentinel.store.alert_care import AckTarget, DueEscalation, Outgoing, PolicyRecord, Timeline
     from geosentinel.store.audit import AuditEntry
 
@@ -269,6 +270,23 @@ class Store(Protocol):
         query: Mapping[str, object],
         now: datetime,
     ) -> None: ...
+    # Accounts (store/accounts.py) -----------------------------------------------------------------------
+    def login_state(self, email: str) -> LoginState | None: ...
+    def record_login_failure(
+        self, user_id: str, now: datetime, max_failures: int, lock_for: timedelta
+    ) -> datetime | None: ...
+    def record_login_success(self, user_id: str) -> None: ...
+    def create_session(
+        self, user_id: str, session_hash: str, csrf_token: str, now: datetime, expires: datetime
+    ) -> None: ...
+    def session_user(self, session_hash: str, now: datetime) -> tuple[User, str] | None: ...
+    def end_session(self, session_hash: str, now: datetime) -> None: ...
+    def create_scoped_token(
+        self, user_id: str, token_hash: str, label: str, scopes: Sequence[str], now: datetime
+    ) -> TokenRecord: ...
+    def token_access(self, token_hash: str) -> tuple[User, frozenset[str]] | None: ...
+    def tokens_of(self, user_id: str) -> list[TokenRecord]: ...
+    def revoke_token(self, user_id: str, token_id: str, now: datetime) -> bool: ...
     def audit_entries(
         self,
         scope: Scope,

@@ -51,6 +51,22 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    # Consecutive failed logins, and until when the account is locked after too many (api/routes/session.py).
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until_us", sa.BigInteger, nullable=True),
+)
+
+# Dashboard sessions: the cookie's value is never stored, only its SHA-256 (like tokens). The CSRF token
+# is not a credential on its own (it is useless without the cookie), so it is kept to hand back.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),
+    sa.Column("revoked_us", sa.BigInteger, nullable=True),
 )
 
 tokens = sa.Table(
@@ -62,6 +78,8 @@ tokens = sa.Table(
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger, nullable=True),
+    # "read" (GET only) or "read,write"; tokens made before scopes existed could do everything.
+    sa.Column("scopes", sa.String(32), nullable=False, server_default="read,write"),
 )
 
 wearers = sa.Table(

@@ -28,6 +28,7 @@ from geosentinel.model import (
     Wearer,
 )
 from geosentinel.store import migrate, schema
+from geosentinel.store.accounts import AccountStore
 from geosentinel.store.alert_care import AlertCareStore, alert_from_row
 from geosentinel.store.alert_figures import AlertFiguresStore
 from geosentinel.store.audit import AuditStore
@@ -48,7 +49,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore):
+class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore):
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str
