@@ -24,7 +24,13 @@ from geosentinel.detect.fences import (
     validate_fence_geometry,
 )
 from geosentinel.detect.schedule import Schedule, Window, schedule_active
-from geosentinel.detect.uncertainty import CELL_M, GPS_DEFAULT_M, WIFI_M, position_uncertainty_m
+from geosentinel.detect.uncertainty import (
+    CELL_M,
+    GPS_DEFAULT_M,
+    WIFI_M,
+    position_uncertainty_m,
+    positions_uncertainty_m,
+)
 from geosentinel.geodesy import distance_m
 from geosentinel.model import CellTower, DeviceMessage
 
@@ -471,6 +477,43 @@ def test_batch_is_the_same_as_one_fix_at_a_time() -> None:
         assert {r.fence.id for r in found} == expected
 
 
+@pytest.mark.parametrize("listed", [0, 25, 1_000])
+def test_danger_zones_listed_or_in_the_tree_are_found_alike(listed: int) -> None:
+    """Scopes with few danger zones list them in their plan, the others look fixes up in the tree (and
+    far ones are left out by their reach before measuring): both find exactly the danger zones within
+    near_m, with the same distances."""
+    rng = random.Random(11)
+    fences: list[Fence] = []
+    for i in range(400):
+        centre = offset(CENTRE, rng.uniform(-6000, 6000), rng.uniform(-6000, 6000))
+        wearer = None if i % 4 == 0 else f"w-{i % 9}"  # 100 org-wide, ~33 per wearer
+        kind = "danger" if i % 3 else "safe"
+        if i % 5 == 1:
+            fences.append(polygon(f"p{i}", [square(centre, rng.uniform(20, 400))], kind=kind, wearer=wearer))
+        elif i % 5 == 2:
+            end = offset(centre, rng.uniform(-900, 900), rng.uniform(-900, 900))
+            line = [[centre[1], centre[0]], [end[1], end[0]]]
+            fences.append(
+                Fence(f"r{i}", "org-1", wearer, f"r{i}", kind, {"type": "LineString", "coordinates": line},
+                      None, rng.uniform(10, 80))  # type: ignore[arg-type]
+            )  # fmt: skip
+        else:
+            fences.append(
+                circle(f"c{i}", centre=centre, radius=rng.uniform(20, 300), kind=kind, wearer=wearer)
+            )
+    queries = [
+        fix(offset(CENTRE, rng.uniform(-7000, 7000), rng.uniform(-7000, 7000)), f"w-{rng.randrange(11)}")
+        for _ in range(400)
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fences_module, "LISTED_DANGER_MAX", listed)
+        index = FenceIndex(fences)
+    everything = FenceIndex(fences, near_m=MAX_NEAR_M)
+    for found, every in zip(index.relations(queries), everything.relations(queries), strict=True):
+        expected = {r.fence.id: r.distance_m for r in every if r.fence.kind == "safe" or r.distance_m <= 2000}
+        assert {r.fence.id: r.distance_m for r in found} == expected
+
+
 def test_a_dense_city_of_other_wearers_is_never_met() -> None:
     rng = random.Random(5)
     others = [
@@ -554,3 +597,35 @@ def message(**fields: Any) -> DeviceMessage:
 )
 def test_position_uncertainty(fields: dict[str, Any], expected: tuple[float, str]) -> None:
     assert position_uncertainty_m(message(**fields)) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "accuracy_m": st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+                "hdop": st.one_of(st.none(), st.floats(0, 20)),
+                "valid": st.booleans(),
+                "cells": st.just((CellTower(208, 1, 1, 2),)),
+                "extras": st.one_of(
+                    st.just({}),
+                    st.fixed_dictionaries(
+                        {"position_source": st.sampled_from(["gps", "GNSS", "wifi", "cell", "lbs", "x", 3])}
+                    ),
+                    st.just({"source": "wifi"}),
+                ),
+            },
+        ),
+        max_size=20,
+    )
+)
+def test_positions_uncertainty_is_position_uncertainty_for_each(fields: list[dict[str, Any]]) -> None:
+    messages = [message(**f) for f in fields]
+    uncertainty, non_cell = positions_uncertainty_m(
+        messages, [m.accuracy_m for m in messages], [m.extras for m in messages]
+    )
+    expected = [position_uncertainty_m(m) for m in messages]
+    assert uncertainty == [u for u, _ in expected]
+    assert non_cell == [source != "cell" for _, source in expected]

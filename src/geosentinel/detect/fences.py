@@ -15,8 +15,13 @@ hole is outside (positive distance to the hole's ring).
 **Index.** :class:`FenceIndex` answers, for a whole batch of fixes at once, "which fences matter to this
 fix and how far is it from each": every *safe* fence of the fix's wearer (and of their organisation),
 however far (being 30 km from home is worth knowing), plus every *danger* fence of the wearer or
-organisation within ``near_m`` of the fix (a danger zone farther away is clearly not entered). Danger
-fences sit in one shapely STRtree over their WGS84 bounding boxes grown by ``near_m``. So that a fix
+organisation within ``near_m`` of the fix (a danger zone farther away is clearly not entered). A scope
+with few danger zones (at most :data:`LISTED_DANGER_MAX`: a wearer's road or canal bank) lists them with
+its safe fences, and they are measured for every fix of the scope (a bounded cost); the danger zones of
+larger scopes (an organisation's ponds and motorways across a region) sit in one shapely STRtree over
+their WGS84 bounding boxes grown by ``near_m``. Either way, a danger zone whose centre is farther from the
+fix than its reach (its farthest point from the centre) plus ``near_m`` is left out before it is
+measured, and one measured farther than ``near_m`` afterwards. So that a fix
 only ever meets the fences that apply to it (and the cost per fix stays ~log(fences) however many other
 organisations share the city), every scope (an organisation's org-wide fences, or one wearer's own
 fences) lives in its own "lane": its boxes are translated by a per-scope offset of hundreds of degrees,
@@ -295,6 +300,9 @@ class _Shapes:
     area: ObjectArray
     line: ObjectArray
     segments: _Segments
+    # In the fence's plane, how far from its centre (0, 0) any point of it is at most: the farthest vertex
+    # plus the radius or half width. A point farther than reach + d from the centre is more than d away.
+    reach: FloatArray
 
     @classmethod
     def build(cls, parsed: Sequence[_Parsed]) -> _Shapes:
@@ -325,7 +333,9 @@ class _Shapes:
             )
         bbox = _grown_boxes(vertices, np.where(code == POLYGON, 0.0, size_m))
         segments = _Segments.of(parsed, code, vertices.counts, owner, xy)
-        return cls(code, lat0, lon0, metres_per_lon, size_m, bbox, area, line, segments)
+        far = np.maximum.reduceat(np.hypot(xy[:, 0], xy[:, 1]), vertices.starts) if parsed else size_m
+        reach = far + np.where(code == POLYGON, 0.0, size_m)
+        return cls(code, lat0, lon0, metres_per_lon, size_m, bbox, area, line, segments, reach)
 
 
 # Polygons and corridors with at most this many vertices are measured in numpy, edge by edge, for a whole
@@ -509,6 +519,9 @@ LANE_HEIGHT_DEG: Final = 200.0
 LANES_PER_ROW: Final = 1024
 MAX_NEAR_M: Final = 1_000_000.0
 MAX_GROWTH_LON_DEG: Final = 40.0
+# A scope (an organisation's org-wide fences, a wearer's own) with at most this many danger zones has them
+# measured for every fix of the scope instead of looked up in the tree: a bounded cost per fix.
+LISTED_DANGER_MAX: Final = 16
 
 
 _RECORD: Final = np.dtype(
@@ -517,6 +530,7 @@ _RECORD: Final = np.dtype(
         ("lat0", np.float64),
         ("metres_per_lon", np.float64),
         ("size", np.float64),
+        ("reach", np.float64),
         ("id_hash", np.int64),
         ("edges_from", np.int64),
         ("edges", np.int32),
@@ -574,6 +588,7 @@ class FenceIndex:
         self._table["lon0"], self._table["lat0"] = shapes.lon0, shapes.lat0
         self._table["metres_per_lon"], self._table["size"] = shapes.metres_per_lon, shapes.size_m
         self._table["code"], self._table["safe"] = shapes.code, self._safe_fence
+        self._table["reach"] = shapes.reach
         self._table["edges_from"], self._table["edges"] = shapes.segments.start, shapes.segments.count
         self._table["id_hash"] = self._id_hashes
         self._build_scopes(kept)
@@ -620,17 +635,26 @@ class FenceIndex:
     def _build_scopes(self, fences: Sequence[Fence]) -> None:
         """Per scope: its fences (for :meth:`for_wearer`), its lane, and its plan: what a fix meets."""
         self._by_scope: dict[Scope, list[Fence]] = {}
-        safe: dict[Scope, list[int]] = {}
-        self._lanes: dict[Scope, int] = {}
+        positions: dict[Scope, list[int]] = {}
         for i, fence in enumerate(fences):
             scope = (fence.org_id, fence.wearer_id)
             self._by_scope.setdefault(scope, []).append(fence)
-            if fence.kind == "safe":
-                safe.setdefault(scope, []).append(i)
+            positions.setdefault(scope, []).append(i)
+        # A scope with few danger zones (a wearer's own: a road, a canal bank) lists them with its safe
+        # fences: measuring a few more pairs costs less than looking a fix up in the tree. Only scopes with
+        # more (an organisation's ponds and motorways all over a region) get a lane in the tree.
+        listed: dict[Scope, list[int]] = {}
+        self._lanes: dict[Scope, int] = {}
+        for scope, members in positions.items():
+            danger = sum(fences[i].kind == "danger" for i in members)
+            if danger > LISTED_DANGER_MAX:
+                self._lanes[scope] = len(self._lanes)
+                listed[scope] = [i for i in members if fences[i].kind == "safe"]
             else:
-                self._lanes.setdefault(scope, len(self._lanes))
-        # A plan lists the safe fences a fix always meets and the lanes it is looked up in. A wearer's plan
-        # includes their organisation's org-wide fences, so a fix needs a single lookup.
+                listed[scope] = members
+        # A plan lists the fences a fix always meets (safe zones, and the danger zones of small scopes)
+        # and the lanes it is looked up in. A wearer's plan includes their organisation's org-wide fences,
+        # so a fix needs a single lookup.
         self._plan_of: dict[Scope, int] = {}
         self._org_plan: dict[str, int] = {}
         plan_safe: list[list[int]] = []
@@ -641,13 +665,18 @@ class FenceIndex:
             self._plan_of[scope] = len(plan_safe)
             if scope[1] is None:
                 self._org_plan[scope[0]] = len(plan_safe)
-            plan_safe.append([i for s in scopes for i in safe.get(s, [])])
+            plan_safe.append([i for s in scopes for i in listed.get(s, [])])
             plan_lanes.append([self._lanes[s] for s in scopes if s in self._lanes])
         self._plan_safe = _Ragged(plan_safe)
         self._plan_lanes = _Ragged(plan_lanes)
 
     def _build_tree(self, fences: Sequence[Fence], bbox: FloatArray) -> None:
-        danger = [i for i, fence in enumerate(fences) if fence.kind == "danger"]
+        lanes_of = self._lanes
+        danger = [
+            i
+            for i, fence in enumerate(fences)
+            if fence.kind == "danger" and (fence.org_id, fence.wearer_id) in lanes_of
+        ]
         self._tree_fence: IndexArray = np.array(danger, dtype=np.intp)
         lanes = np.arange(len(self._lanes), dtype=np.float64)
         self._lane_dx: FloatArray = np.mod(lanes, LANES_PER_ROW) * LANE_WIDTH_DEG
@@ -719,7 +748,17 @@ class FenceIndex:
             latitude, longitude = np.where(on_earth, latitude, 0.0), np.where(on_earth, longitude, 0.0)
         pair_fix, pair_fence = self._candidates(self._plans(scopes), on_earth, latitude, longitude)
         record = np.take(self._table, pair_fence)  # (fancy indexing of records is ~20 times slower)
-        distance = self._signed_distances(pair_fence, record, latitude[pair_fix], longitude[pair_fix])
+        # Each pair's point in its fence's plane.
+        x = _wrap_lon(longitude[pair_fix] - record["lon0"]) * record["metres_per_lon"]
+        y = (latitude[pair_fix] - record["lat0"]) * METRES_PER_DEGREE
+        # Danger zones clearly more than near_m away (farther from their centre than their reach plus
+        # near_m, with a metre to spare for rounding) are left out before measuring: they would be below.
+        far = ~record["safe"] & (np.hypot(x, y) > record["reach"] + (self.near_m + 1.0))
+        if far.any():
+            near = np.flatnonzero(~far)
+            pair_fix, pair_fence, x, y = pair_fix[near], pair_fence[near], x[near], y[near]
+            record = np.take(record, near)
+        distance = self._signed_distances(pair_fence, record, x, y)
         distance[~on_earth[pair_fix]] = np.nan
         # The tree finds danger zones by box: keep only those really within near_m (not the ones in the
         # boxes' corners), and every safe zone.
@@ -762,12 +801,10 @@ class FenceIndex:
         return pair_fix[order], pair_fence[order]
 
     def _signed_distances(
-        self, fence: IndexArray, record: npt.NDArray[np.void], latitude: FloatArray, longitude: FloatArray
+        self, fence: IndexArray, record: npt.NDArray[np.void], x: FloatArray, y: FloatArray
     ) -> FloatArray:
-        """Signed distance (metres) from each point to its fence (``record``: the fence's row of the
-        table), grouped by kind of geometry."""
-        x = _wrap_lon(longitude - record["lon0"]) * record["metres_per_lon"]
-        y = (latitude - record["lat0"]) * METRES_PER_DEGREE
+        """Signed distance (metres) from each point (``x``, ``y`` in its fence's plane) to its fence
+        (``record``: the fence's row of the table), grouped by kind of geometry."""
         code, size = record["code"], record["size"]
         distance = np.empty(len(record), dtype=np.float64)
         circle = code == CIRCLE

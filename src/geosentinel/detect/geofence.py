@@ -50,7 +50,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import chain, islice, repeat
+from operator import attrgetter
 from typing import ClassVar, Final, Literal, NamedTuple
 
 import msgspec
@@ -60,7 +61,7 @@ import numpy.typing as npt
 from geosentinel.detect.base import WearerProfile, event
 from geosentinel.detect.fences import Fence, FenceIndex, FenceKind, Relation, Scope
 from geosentinel.detect.schedule import schedule_active
-from geosentinel.detect.uncertainty import position_uncertainty_m
+from geosentinel.detect.uncertainty import position_uncertainty_m, positions_uncertainty_m
 from geosentinel.model import Event, EventKind, Reading
 
 Side = Literal["inside", "outside"]
@@ -313,7 +314,20 @@ _CODES: Final[dict[tuple[str, str, bool], int]] = {
     for status, code in (("unknown", UNCERTAIN), ("inside", INSIDE), ("outside", OUTSIDE))
     for alerted in (False, True)
 }
-_SLOT_SPREAD: Final = 0x9E3779B97F4A7C15 - (1 << 64)  # an odd multiplier (int64): spreads devices' keys
+# The same code by a track's (kind, status, alerted, pending), for the pending counts a track can have
+# with the default parameters; other tracks are coded by _track_code.
+_TRACK_FIELDS: Final = attrgetter("kind", "status", "alerted", "pending")
+_TRACK_CODES: Final[dict[tuple[str, str, bool, int], int]] = {
+    (kind, status, alerted, pending): code | (_PENDING if pending else 0)
+    for (kind, status, alerted), code in _CODES.items()
+    for pending in range(8)
+}
+
+
+def _track_code(track: FenceTrack) -> int:
+    return _CODES[track.kind, track.status, track.alerted] | (_PENDING if track.pending else 0)
+
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_TRACKS: Final[dict[str, FenceTrack]] = {}  # never modified
 _BLANK: Final = FenceTrack("danger")  # the row of pairs without a track
@@ -329,55 +343,67 @@ def _micros(time: datetime) -> int:
     return (time - _EPOCH) // _MICROSECOND
 
 
+_READING_FIELDS: Final = attrgetter("device", "message", "time", "rejected")
+_MESSAGE_FIELDS: Final = attrgetter("latitude", "longitude", "accuracy_m", "extras")
+_DEVICE_FIELDS: Final = attrgetter("id", "org_id", "wearer_id")
+
+
 @dataclass(slots=True)
 class _Fixes:
     """The batch's good fixes (``position_ok``), in reading order, and the devices they belong to."""
 
-    reading: list[int]  # the fix's position among the readings
-    slot: list[int]  # its device's position in ``devices``
-    time: list[datetime]
-    non_cell: list[bool]
-    uncertainty_m: list[float]
-    queried: list[int]  # the fixes with a wearer, the only ones that meet fences
-    scopes: list[Scope]
-    latitude: list[float]
-    longitude: list[float]
-    devices: list[str]
+    reading: Sequence[int]  # the fix's position among the readings
+    slot: Sequence[int]  # its device's position in ``devices``
+    time: Sequence[datetime]
+    non_cell: Sequence[bool]
+    uncertainty_m: Sequence[float]
+    queried: Sequence[int]  # the fixes with a wearer, the only ones that meet fences
+    scopes: Sequence[Scope]
+    latitude: Sequence[float]
+    longitude: Sequence[float]
+    devices: Sequence[str]
 
     @classmethod
     def of(cls, readings: Sequence[Reading]) -> _Fixes:
-        # Built with comprehensions and maps (C loops) rather than one Python loop of appends: this runs
-        # for every reading.
-        ok = [reading.position_ok for reading in readings]
-        if all(ok):
-            positions, good = list(range(len(readings))), list(readings)
-        else:
-            positions = [i for i, fix in enumerate(ok) if fix]
+        # Each object's fields read in one C pass (attrgetter, then zip to columns): this runs for every
+        # reading, and every pass over the batch's objects costs.
+        if not readings:
+            return cls((), (), (), (), (), (), (), (), (), ())
+        devices, messages, times, rejected = zip(*map(_READING_FIELDS, readings), strict=True)
+        latitude, longitude, accuracy, extras = zip(*map(_MESSAGE_FIELDS, messages), strict=True)
+        # Reading.position_ok for every reading at once: not rejected, and a latitude and a longitude.
+        positions: Sequence[int] = range(len(readings))
+        if rejected.count(None) != len(rejected) or None in latitude or None in longitude:
+            positions = [
+                i
+                for i, (no_reason, lat, lon) in enumerate(zip(rejected, latitude, longitude, strict=True))
+                if no_reason is None and lat is not None and lon is not None
+            ]
+            if not positions:
+                return cls((), (), (), (), (), (), (), (), (), ())
             good = [readings[i] for i in positions]
-        devices = [reading.device for reading in good]
-        messages = [reading.message for reading in good]
-        device_ids = [device.id for device in devices]
-        slot_of = dict.fromkeys(device_ids, 0)
-        for slot, device_id in enumerate(slot_of):
-            slot_of[device_id] = slot
-        uncertainty, sources = zip(*map(position_uncertainty_m, messages), strict=True) if good else ((), ())
-        wearers = [device.wearer_id for device in devices]
-        queried = list(range(len(good)))  # the fixes that meet fences: those of a wearer
+            devices, messages, times, _ = zip(*map(_READING_FIELDS, good), strict=True)
+            latitude, longitude, accuracy, extras = zip(*map(_MESSAGE_FIELDS, messages), strict=True)
+        device_ids, orgs, wearers = zip(*map(_DEVICE_FIELDS, devices), strict=True)
+        unique = list(dict.fromkeys(device_ids))
+        slot_of = dict(zip(unique, range(len(unique)), strict=True))
+        uncertainty, non_cell = positions_uncertainty_m(messages, accuracy, extras)
+        queried: Sequence[int] = range(len(devices))  # the fixes that meet fences: those of a wearer
         if None in wearers:
-            queried = [j for j in queried if wearers[j] is not None]
-            devices, messages = [devices[j] for j in queried], [messages[j] for j in queried]
-            wearers = [wearers[j] for j in queried]
+            queried = [j for j, wearer in enumerate(wearers) if wearer is not None]
+            orgs, wearers = tuple(orgs[j] for j in queried), tuple(wearers[j] for j in queried)
+            latitude, longitude = tuple(latitude[j] for j in queried), tuple(longitude[j] for j in queried)
         return cls(
             positions,
             list(map(slot_of.__getitem__, device_ids)),
-            [reading.time for reading in good],
-            [source != "cell" for source in sources],
-            list(uncertainty),
+            times,
+            non_cell,
+            uncertainty,
             queried,
-            list(zip([device.org_id for device in devices], wearers, strict=True)),
-            [message.latitude for message in messages],  # type: ignore[misc]  # position_ok: not None
-            [message.longitude for message in messages],  # type: ignore[misc]
-            list(slot_of),
+            list(zip(orgs, wearers, strict=True)),
+            latitude,
+            longitude,
+            unique,
         )
 
 
@@ -389,13 +415,12 @@ class _Pairs(NamedTuple):
     fence: IntArray
     distance_m: FloatArray
     safe: BoolArray
-    id_hash: npt.NDArray[np.int64]
     side: IntArray
 
     @classmethod
     def of(cls, fixes: _Fixes, index: FenceIndex, margin_m: float) -> _Pairs:
         found = index.measure(fixes.scopes, np.array(fixes.latitude), np.array(fixes.longitude))
-        fix = np.array(fixes.queried, dtype=np.intp)[found.fix]
+        fix = np.asarray(fixes.queried, dtype=np.intp)[found.fix]
         distance = found.distance_m
         uncertainty = np.array(fixes.uncertainty_m)[fix]
         side: IntArray = np.where(
@@ -403,14 +428,14 @@ class _Pairs(NamedTuple):
             OUTSIDE,
             np.where((distance < 0) & (distance + uncertainty < margin_m), INSIDE, UNCERTAIN),
         )
-        return cls(fix, found.fence, distance, found.safe, found.id_hash, side)
+        return cls(fix, found.fence, distance, found.safe, side)
 
 
 @dataclass(slots=True)
 class _Tracks:
     """The devices' tracks when the batch started, flat (one row per track, then a blank row that pairs
     without a track point to), and each pair's row. ``None`` from :meth:`of` when pairs cannot be matched
-    with tracks in bulk (the caller then does it all in Python)."""
+    with tracks in bulk, i.e. when fence ids repeat in the index (the caller then does it all in Python)."""
 
     objects: list[FenceTrack]
     safe: BoolArray
@@ -427,52 +452,42 @@ class _Tracks:
     ) -> _Tracks | None:
         if len(index.positions) != len(index):  # fence ids repeat: a track would meet two fences
             return None
-        # One Python pass over every track (touching each object once costs less than a pass per
-        # field): its device, its fence id and the id's hash, and its settled fields as one small code.
-        track_slot: list[int] = []
-        ids: list[str] = []
-        hashes: list[int] = []
-        codes: list[int] = []
-        objects: list[FenceTrack] = []
-        tracked = [0] * len(starts)
-        for device, state in enumerate(starts):
-            if state is None or not state.fences:
-                continue
-            tracked[device] = len(state.fences)
-            for fence_id, track in state.fences.items():
-                track_slot.append(device)
-                ids.append(fence_id)
-                hashes.append(hash(fence_id))
-                objects.append(track)
-                codes.append(
-                    _CODES[track.kind, track.status, track.alerted] | (_PENDING if track.pending else 0)
-                )
+        # Every track gathered with C loops (chain, map) rather than a Python loop over tracks: the
+        # devices' fence ids and tracks in order, then each track's settled fields as one small code,
+        # looked up by (kind, status, alerted, pending) (computed in Python only for unusual counts).
+        fence_maps = [_NO_TRACKS if state is None else state.fences for state in starts]
+        tracked = list(map(len, fence_maps))
+        ids = list(chain.from_iterable(fence_maps))
+        objects = list(chain.from_iterable(map(dict.values, fence_maps)))
+        codes = list(map(_TRACK_CODES.get, map(_TRACK_FIELDS, objects)))
+        if None in codes:
+            codes = [
+                _track_code(track) if code is None else code
+                for code, track in zip(codes, objects, strict=True)
+            ]
+        # Each track's fence by its position in the index (-1: a fence that left the index, whose track
+        # meets no pair and is dropped, as in geofence_step). Pairs are joined with tracks on (device,
+        # fence position): exact integer keys, unique per track since a device has one track per fence id
+        # and fence ids do not repeat in the index.
+        positions = np.fromiter(map(index.positions.get, ids, repeat(-1)), np.int64, len(ids))
         objects.append(_BLANK)
         codes.append(_CODES["danger", "unknown", False])
-        # Join the pairs with the tracks on (device, hash of the fence id): numbers, unlike the ids, sort
-        # and search in numpy. The key may collide: matches are checked on the device and the id, and if
-        # two tracks share a key the batch is left to Python. A track whose fence left the index meets no
-        # pair, as in geofence_step.
-        slots = np.array(track_slot, dtype=np.int64)
-        key = np.array(hashes, dtype=np.int64) + slots * _SLOT_SPREAD
-        order = np.argsort(key)
-        key = key[order]
-        if len(key) > 1 and (key[1:] == key[:-1]).any():
-            return None
-        pair_slot = slot[pairs.fix]
-        pair_key = pairs.id_hash + pair_slot * _SLOT_SPREAD
+        width = len(index)
+        key = np.repeat(np.arange(len(starts), dtype=np.int64) * width, tracked) + positions
+        known = positions >= 0
+        order = np.flatnonzero(known) if not known.all() else None
+        if order is not None:
+            key = key[order]
+        sorter = np.argsort(key)
+        key = key[sorter]
         blank = len(ids)
+        pair_key = slot[pairs.fix] * width + pairs.fence
         row = np.full(len(pair_key), blank, dtype=np.intp)
-        if blank:
-            at = np.minimum(np.searchsorted(key, pair_key), blank - 1)
+        if len(key):
+            at = np.minimum(np.searchsorted(key, pair_key), len(key) - 1)
             candidate = np.flatnonzero(key[at] == pair_key)
-            found = order[at[candidate]]
-            track_ids = np.empty(blank, dtype=object)
-            track_ids[:] = ids
-            same = (slots[found] == pair_slot[candidate]) & (
-                track_ids[found] == index.ids[pairs.fence[candidate]]
-            )
-            row[candidate[same]] = found[same]
+            found = sorter[at[candidate]]
+            row[candidate] = found if order is None else order[found]
         code = np.array(codes, dtype=np.intp)
         return cls(
             objects,

@@ -7,7 +7,10 @@ positions with boundaries (geofences) must know which one they hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal
+
+import numpy as np
 
 from geosentinel.model import DeviceMessage
 
@@ -58,3 +61,27 @@ def position_uncertainty_m(message: DeviceMessage) -> tuple[float, Source]:
     if message.hdop is not None and math.isfinite(message.hdop) and message.hdop > 0:
         return GPS_BASE_M + GPS_PER_HDOP_M * message.hdop, "gps"
     return GPS_DEFAULT_M, "gps"
+
+
+def positions_uncertainty_m(
+    messages: Sequence[DeviceMessage],
+    accuracy: Sequence[float | None],
+    extras: Sequence[Mapping[str, object]],
+) -> tuple[list[float], list[bool]]:
+    """:func:`position_uncertainty_m` for many messages (``accuracy`` and ``extras``: their
+    ``accuracy_m`` and ``extras``, already read): each one's uncertainty, and whether it is not a cell
+    position. Exactly the same answers; the usual message (a usable accuracy, no declared source) is
+    answered in numpy, the others one by one."""
+    usual = np.array(accuracy, dtype=np.float64)  # None is NaN
+    with np.errstate(invalid="ignore"):
+        plain = np.isfinite(usual) & (usual > 0)
+    if any(extras):
+        declared = [bool(e) and e.get("position_source") is not None for e in extras]
+        plain &= ~np.array(declared, dtype=bool)
+    uncertainty: list[float] = usual.tolist()
+    non_cell: list[bool] = (usual < CELL_GRADE_M).tolist()
+    if not plain.all():
+        for i in np.flatnonzero(~plain).tolist():
+            uncertainty[i], source = position_uncertainty_m(messages[i])
+            non_cell[i] = source != "cell"
+    return uncertainty, non_cell
