@@ -14,9 +14,10 @@ from babel.messages.pofile import read_po
 from geosentinel import i18n
 from geosentinel.i18n import babel_locale, catalog_path, normalise_locale, supported_locales, translator
 
-# Every module whose texts the catalogs translate (the acknowledgement page shares the catalogs).
+# Every module whose texts the catalogs translate: notifications, and the API (its acknowledgement page and
+# its error messages, marked N_).
 PACKAGE = Path(i18n.__file__).parent
-SOURCES = [PACKAGE / "notify" / "messages.py", PACKAGE / "api" / "routes" / "ack.py"]
+SOURCES = [PACKAGE / "notify" / "messages.py", *sorted((PACKAGE / "api").rglob("*.py"))]
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.auth import token_hash
 from geosentinel.model import Role, User
 from geosentinel.store import Scope, Store
@@ -51,20 +52,21 @@ async def get_caller(
     if credentials is not None:
         access = await asyncio.to_thread(store.token_access, token_hash(credentials.credentials))
         if access is None:
-            raise HTTPException(401, "invalid or revoked token")
+            raise ApiError(401, N_("invalid or revoked token"))
         user, scopes = access
         if request.method not in SAFE_METHODS and "write" not in scopes:
-            raise HTTPException(403, "this token may only read")
+            raise ApiError(403, N_("this token may only read"))
     elif cookie is not None:
         found = await asyncio.to_thread(store.session_user, token_hash(cookie), datetime.now(UTC))
         if found is None:
-            raise HTTPException(401, "session expired or ended: log in again")
+            raise ApiError(401, N_("session expired or ended: log in again"))
         user, csrf = found
         sent = request.headers.get(CSRF_HEADER, "")
         if request.method not in SAFE_METHODS and not hmac.compare_digest(sent.encode(), csrf.encode()):
-            raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header (the session's CSRF token)")
+            # The header's name (CSRF_HEADER) is spelled out: a msgid is a literal.
+            raise ApiError(403, N_("missing or wrong X-CSRF-Token header (the session's CSRF token)"))
     else:
-        raise HTTPException(401, "authentication required: log in, or send 'Authorization: Bearer <token>'")
+        raise ApiError(401, N_("authentication required: log in, or send 'Authorization: Bearer <token>'"))
     wearer_ids = None
     if user.role is Role.FAMILY:
         wearer_ids = await asyncio.to_thread(store.linked_wearers, user.id)

@@ -6,13 +6,14 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError
 from geosentinel.alerts.service_levels import OVERDUE_AFTER, figures
 from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.schemas import (
     AlertOut,
     EventOut,
@@ -65,7 +66,7 @@ async def get_alert(alert_id: str, store: StoreDep, caller: CallerDep) -> AlertO
     """One alert. Reading it counts as the caller having seen it (the service figures' "shown")."""
     alert = await asyncio.to_thread(store.alert, caller.scope, alert_id)
     if alert is None:
-        raise HTTPException(404, f"no alert {alert_id}")
+        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id)
     now = datetime.now(UTC)
     await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
     await audit_read(store, caller, "alert", [alert.wearer_id], 1, alert_id=alert_id)
@@ -77,7 +78,7 @@ async def alert_seen(alert_id: str, store: StoreDep, caller: CallerDep) -> None:
     """The caller has the alert in front of them (the dashboard calls this when it shows a new alert)."""
     now = datetime.now(UTC)
     if not await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now):
-        raise HTTPException(404, f"no alert {alert_id}")
+        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id)
 
 
 class NoteIn(BaseModel):
@@ -99,7 +100,7 @@ async def _change(
     now = datetime.now(UTC)
     at = body.at if isinstance(body, ArrivalIn) else None
     if at is not None and at.tzinfo is None:
-        raise HTTPException(422, "give the time with its offset or Z (e.g. 2026-11-28T10:05:00+01:00)")
+        raise ApiError(422, N_("give the time with its offset or Z (e.g. 2026-11-28T10:05:00+01:00)"))
     try:
         alert = await asyncio.to_thread(
             store.change_alert,
@@ -113,9 +114,9 @@ async def _change(
             at,
         )
     except AlertNotFound:
-        raise HTTPException(404, f"no alert {alert_id}") from None
+        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id) from None
     except TransitionError as exc:
-        raise HTTPException(409, str(exc)) from None
+        raise ApiError(409, N_("this change is not possible: {reason}"), reason=str(exc)) from None
     dispatcher = request.app.state.dispatcher
     if dispatcher is not None:
         dispatcher.wake()  # a reopened alert escalates at once
@@ -124,7 +125,7 @@ async def _change(
 
 def _may_close(caller: Caller) -> None:
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members can acknowledge alerts, not resolve or reopen them")
+        raise ApiError(403, N_("family members can acknowledge alerts, not resolve or reopen them"))
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut)
@@ -170,7 +171,7 @@ async def alert_timeline(alert_id: str, store: StoreDep, caller: CallerDep) -> T
     shown, taken, arrival on site and resolution). Reading it counts as the caller having seen it."""
     timeline = await asyncio.to_thread(store.alert_timeline, caller.scope, alert_id)
     if timeline is None:
-        raise HTTPException(404, f"no alert {alert_id}")
+        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id)
     now = datetime.now(UTC)
     await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
     await audit_read(store, caller, "alert_timeline", [timeline.alert.wearer_id], 1, alert_id=alert_id)

@@ -6,10 +6,11 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.schemas import Page
 from geosentinel.model import Role
 
@@ -40,10 +41,10 @@ async def list_audit(
 ) -> Page[AuditOut]:
     """The organisation's audit log, newest first, filtered by period, actor (``user:<id>``) or wearer."""
     if caller.user.role is not Role.ADMIN:
-        raise HTTPException(403, "only an organisation's administrators read its audit log")
+        raise ApiError(403, N_("only an organisation's administrators read its audit log"))
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(400, f"'{name}' needs a time zone (e.g. 2026-05-01T08:00:00Z)")
+            raise ApiError(400, N_("'{name}' needs a time zone (e.g. 2026-05-01T08:00:00Z)"), name=name)
     entries = await asyncio.to_thread(
         store.audit_entries, caller.scope, since, until, actor, wearer_id, limit, offset
     )

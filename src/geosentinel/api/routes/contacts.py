@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.model import Contact, Locale, Role
 from geosentinel.notify.channels import redact
 from geosentinel.store.alert_figures import MAX_WEARER_CONTACTS, ContactRefused
@@ -59,13 +60,13 @@ class ContactOut(BaseModel):
 
 def may_manage(caller: Caller) -> None:
     if caller.user.role is not Role.ADMIN:
-        raise HTTPException(403, "only an organisation's administrators manage contacts and policies")
+        raise ApiError(403, N_("only an organisation's administrators manage contacts and policies"))
 
 
 @router.get("", response_model=list[ContactOut])
 async def list_contacts(store: StoreDep, caller: CallerDep) -> list[ContactOut]:
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members do not see the organisation's contacts")
+        raise ApiError(403, N_("family members do not see the organisation's contacts"))
     return [ContactOut.of(c) for c in await asyncio.to_thread(store.contacts, caller.scope)]
 
 
@@ -90,10 +91,10 @@ wearer_router = APIRouter(prefix="/wearers", tags=["alerts"])
 async def wearer_contacts(wearer_id: str, store: StoreDep, caller: CallerDep) -> list[ContactOut]:
     """The wearer's own contacts in order (``wearer:1``, ``wearer:2`` in escalation policies)."""
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members do not see the organisation's contacts")
+        raise ApiError(403, N_("family members do not see the organisation's contacts"))
     contacts = await asyncio.to_thread(store.wearer_contacts, caller.scope, wearer_id)
     if contacts is None:
-        raise HTTPException(404, f"no wearer {wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     return [ContactOut.of(c) for c in contacts]
 
 
@@ -107,7 +108,7 @@ async def set_wearer_contacts(
     try:
         found = await asyncio.to_thread(store.set_wearer_contacts, caller.scope, wearer_id, body.contact_ids)
     except ContactRefused as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(422, N_("these contacts cannot be the wearer's: {reason}"), reason=str(exc)) from None
     if not found:
-        raise HTTPException(404, f"no wearer {wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     return await wearer_contacts(wearer_id, store, caller)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 
 from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.schemas import CommandIn, CommandOut, DeviceOut, Page
 from geosentinel.commands import NotConnected, send_command
 from geosentinel.model import Role
@@ -27,11 +28,11 @@ async def command_device(
 ) -> CommandOut:
     """Send a command now: 409 when the device is not connected, 422 when its protocol lacks it."""
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members cannot send commands to devices")
+        raise ApiError(403, N_("family members cannot send commands to devices"))
     device = await asyncio.to_thread(store.device, caller.scope, device_id)
     org = await asyncio.to_thread(store.org, caller.scope.org_id)
     if device is None or org is None:
-        raise HTTPException(404, f"no device {device_id}")
+        raise ApiError(404, N_("no device {device_id}"), device_id=device_id)
     command = DeviceCommand(
         body.kind, body.interval_s, tuple(body.phone_numbers), body.enabled, body.utc_offset_min
     )
@@ -42,7 +43,7 @@ async def command_device(
             getattr(state, "tcp_gateways", {}), getattr(state, "mqtt", None),
         )  # fmt: skip
     except UnsupportedCommand as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise ApiError(422, N_("this command cannot be sent: {reason}"), reason=str(exc)) from exc
     except NotConnected as exc:
-        raise HTTPException(409, str(exc)) from exc
+        raise ApiError(409, N_("the command cannot be sent now: {reason}"), reason=str(exc)) from exc
     return CommandOut(device_id=device.id, kind=body.kind, delivery=sent.delivery, payload=sent.payload)

@@ -12,10 +12,11 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.detect.fences import Fence, validate_fence_geometry
 from geosentinel.detect.schedule import Schedule
 from geosentinel.model import Role
@@ -70,7 +71,7 @@ def feature(fence: Fence) -> dict[str, Any]:
 
 def _may_edit(caller: Caller) -> None:
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members cannot change geofences")
+        raise ApiError(403, N_("family members cannot change geofences"))
 
 
 @router.get("")
@@ -87,18 +88,18 @@ async def create_geofence(body: FeatureIn, store: StoreDep, caller: CallerDep) -
     try:
         validate_fence_geometry(body.geometry, props.radius_m, props.width_m)
     except ValueError as exc:
-        raise HTTPException(422, f"invalid geometry: {exc}") from exc
+        raise ApiError(422, N_("invalid geometry: {exc}"), exc=exc) from exc
     if (
         props.wearer_id is not None
         and await asyncio.to_thread(store.wearer, caller.scope, props.wearer_id) is None
     ):
-        raise HTTPException(404, f"no wearer {props.wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=props.wearer_id)
     schedule = None
     if props.schedule is not None:
         try:
             schedule = msgspec.convert({"windows": [w.model_dump() for w in props.schedule]}, Schedule)
         except msgspec.ValidationError as exc:
-            raise HTTPException(422, f"invalid schedule: {exc}") from exc
+            raise ApiError(422, N_("invalid schedule: {exc}"), exc=exc) from exc
     fence = await asyncio.to_thread(
         store.create_geofence,
         caller.scope.org_id,
@@ -117,7 +118,7 @@ async def create_geofence(body: FeatureIn, store: StoreDep, caller: CallerDep) -
 async def get_geofence(fence_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
     fence = await asyncio.to_thread(store.geofence, caller.scope, fence_id)
     if fence is None:
-        raise HTTPException(404, f"no geofence {fence_id}")
+        raise ApiError(404, N_("no geofence {fence_id}"), fence_id=fence_id)
     return feature(fence)
 
 
@@ -125,5 +126,5 @@ async def get_geofence(fence_id: str, store: StoreDep, caller: CallerDep) -> dic
 async def delete_geofence(fence_id: str, store: StoreDep, caller: CallerDep) -> Response:
     _may_edit(caller)
     if not await asyncio.to_thread(store.delete_geofence, caller.scope, fence_id):
-        raise HTTPException(404, f"no geofence {fence_id}")
+        raise ApiError(404, N_("no geofence {fence_id}"), fence_id=fence_id)
     return Response(status_code=204)

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import msgspec
 import orjson
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from geosentinel.alerts import templates
 from geosentinel.alerts.policy import WEARER_CONTACT, Policy, PolicyError, parse_policy
 from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.routes.contacts import may_manage
 from geosentinel.model import Role
 from geosentinel.store.alert_care import PolicyRecord
@@ -47,18 +48,20 @@ def _checked(policy: dict[str, Any], contacts: set[str]) -> Policy:
     try:
         parsed = parse_policy(orjson.dumps(policy))
     except PolicyError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(422, N_("the policy cannot be used: {reason}"), reason=str(exc)) from None
     named = {c for step in parsed.steps for c in step.contacts if not c.startswith(WEARER_CONTACT)}
     unknown = sorted(named - contacts)
     if unknown:
-        raise HTTPException(422, f"invalid escalation policy: unknown contacts {', '.join(unknown)}")
+        raise ApiError(
+            422, N_("invalid escalation policy: unknown contacts {contacts}"), contacts=", ".join(unknown)
+        )
     return parsed
 
 
 @router.get("/escalation-policies", response_model=list[PolicyOut])
 async def list_policies(store: StoreDep, caller: CallerDep) -> list[PolicyOut]:
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members do not see the organisation's escalation policies")
+        raise ApiError(403, N_("family members do not see the organisation's escalation policies"))
     return [PolicyOut.of(p) for p in await asyncio.to_thread(store.policies, caller.scope)]
 
 
@@ -111,7 +114,7 @@ async def create_from_template(body: FromTemplateIn, store: StoreDep, caller: Ca
             body.template, body.emergency, body.staff, body.night_nurse, body.attempt_gap_s
         )
     except templates.TemplateError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(422, N_("the policy cannot be used: {reason}"), reason=str(exc)) from None
     contacts = {c.id for c in await asyncio.to_thread(store.contacts, caller.scope)}
     checked = _checked(msgspec.to_builtins(policy), contacts)
     record = await asyncio.to_thread(
@@ -125,4 +128,5 @@ async def set_wearer_policy(wearer_id: str, body: WearerPolicyIn, store: StoreDe
     """Give a wearer their own policy (``null``: the organisation's default again)."""
     may_manage(caller)
     if not await asyncio.to_thread(store.set_wearer_policy, caller.scope, wearer_id, body.policy_id):
-        raise HTTPException(404, f"no wearer {wearer_id} or no policy {body.policy_id} in this organisation")
+        message = N_("no wearer {wearer_id} or no policy {policy_id} in this organisation")
+        raise ApiError(404, message, wearer_id=wearer_id, policy_id=body.policy_id)

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from geosentinel.alerts import service_levels
 from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.model import Role
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -70,14 +71,14 @@ async def service_level_report(
     """Share of alarms taken by a person within 60 s and 180 s, median and 95th percentile time to take
     them, by kind and by local hour of the day, outcomes, and the alerts overdue now."""
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members do not see the organisation's service levels")
+        raise ApiError(403, N_("family members do not see the organisation's service levels"))
     now = datetime.now(UTC)
     end = until or now
     start = since or end - timedelta(days=7)
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(422, "give times with their offset or Z (e.g. 2026-11-28T00:00:00+01:00)")
+        raise ApiError(422, N_("give times with their offset or Z (e.g. 2026-11-28T00:00:00+01:00)"))
     if not start < end or end - start > MAX_PERIOD:
-        raise HTTPException(422, "the period must run forwards and last at most 366 days")
+        raise ApiError(422, N_("the period must run forwards and last at most 366 days"))
     org = await asyncio.to_thread(store.org, caller.user.org_id)
     assert org is not None  # the caller's own organisation
     facts = await asyncio.to_thread(store.alert_facts, caller.scope, start, end)

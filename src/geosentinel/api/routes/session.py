@@ -17,10 +17,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from geosentinel.api.deps import CSRF_HEADER, SESSION_COOKIE, CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.login_limits import LoginLimits
 from geosentinel.auth import hash_password, token_hash, verify_password
 from geosentinel.model import User
@@ -67,7 +68,7 @@ async def log_in(body: LoginIn, request: Request, response: Response, store: Sto
     now = datetime.now(UTC)
     brakes = limits(request)
     address = request.client.host if request.client else "unknown"
-    too_many = HTTPException(429, "too many attempts: try again later", headers={"Retry-After": "900"})
+    too_many = ApiError(429, N_("too many attempts: try again later"), headers={"Retry-After": "900"})
     if not brakes.allow_attempt(address, now):
         raise too_many
     email = body.email.strip().lower()
@@ -76,7 +77,7 @@ async def log_in(body: LoginIn, request: Request, response: Response, store: Sto
         await asyncio.to_thread(verify_password, _DUMMY_HASH, body.password)
         if brakes.unknown_locked(email, now) or brakes.unknown_failed(email, now):
             raise too_many
-        raise HTTPException(401, "wrong e-mail or password")
+        raise ApiError(401, N_("wrong e-mail or password"))
     if state.locked_until is not None and now < state.locked_until:
         raise too_many
     if not await asyncio.to_thread(verify_password, state.password_hash, body.password):
@@ -85,7 +86,7 @@ async def log_in(body: LoginIn, request: Request, response: Response, store: Sto
         )
         if locked is not None:
             raise too_many
-        raise HTTPException(401, "wrong e-mail or password")
+        raise ApiError(401, N_("wrong e-mail or password"))
     await asyncio.to_thread(store.record_login_success, state.user.id)
     session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     await asyncio.to_thread(

@@ -10,10 +10,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.auth import new_token
 from geosentinel.store.accounts import TokenRecord
 
@@ -63,4 +64,4 @@ async def create_token(body: TokenIn, store: StoreDep, caller: CallerDep) -> New
 async def revoke_token(token_id: str, store: StoreDep, caller: CallerDep) -> None:
     """Revoke one of the caller's tokens: it stops working at once."""
     if not await asyncio.to_thread(store.revoke_token, caller.user.id, token_id, datetime.now(UTC)):
-        raise HTTPException(404, f"no live token {token_id} of yours")
+        raise ApiError(404, N_("no live token {token_id} of yours"), token_id=token_id)

@@ -6,10 +6,11 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Query
 
 from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.schemas import Page, PositionOut, WearerOut
 from geosentinel.detect.base import profile_from_settings, profile_settings, validate_settings
 from geosentinel.model import Role
@@ -27,7 +28,7 @@ async def list_wearers(store: StoreDep, caller: CallerDep) -> Page[WearerOut]:
 async def get_wearer(wearer_id: str, store: StoreDep, caller: CallerDep) -> WearerOut:
     wearer = await asyncio.to_thread(store.wearer, caller.scope, wearer_id)
     if wearer is None:
-        raise HTTPException(404, f"no wearer {wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     return WearerOut.model_validate(wearer)
 
 
@@ -44,9 +45,9 @@ async def list_positions(
     """Stored fixes, newest first. Fixes rejected by the bad-fix filter only on request."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(400, f"'{name}' needs a time zone (e.g. 2026-05-01T08:00:00Z)")
+            raise ApiError(400, N_("'{name}' needs a time zone (e.g. 2026-05-01T08:00:00Z)"), name=name)
     if await asyncio.to_thread(store.wearer, caller.scope, wearer_id) is None:
-        raise HTTPException(404, f"no wearer {wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     positions = await asyncio.to_thread(
         store.positions, caller.scope, wearer_id, since, until, limit, include_rejected
     )
@@ -59,7 +60,7 @@ async def list_positions(
 async def get_detection_settings(wearer_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
     """The wearer's detection thresholds: ``settings`` in force and the ``overrides`` set for them."""
     if await asyncio.to_thread(store.wearer, caller.scope, wearer_id) is None:
-        raise HTTPException(404, f"no wearer {wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     timezone, overrides = (await asyncio.to_thread(store.detection_settings, [wearer_id]))[wearer_id]
     profile = profile_from_settings(timezone, overrides)
     return {"timezone": timezone, "settings": profile_settings(profile), "overrides": overrides}
@@ -74,11 +75,11 @@ async def put_detection_settings(
 ) -> dict[str, Any]:
     """Replace the wearer's overrides (an empty object restores the defaults). Applied within 30 s."""
     if caller.user.role is Role.FAMILY:
-        raise HTTPException(403, "family members cannot change detection settings")
+        raise ApiError(403, N_("family members cannot change detection settings"))
     try:
         checked = validate_settings(overrides)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise ApiError(422, N_("invalid detection settings: {reason}"), reason=str(exc)) from exc
     if not await asyncio.to_thread(store.set_wearer_settings, caller.scope, wearer_id, checked):
-        raise HTTPException(404, f"no wearer {wearer_id}")
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     return await get_detection_settings(wearer_id, store, caller)
