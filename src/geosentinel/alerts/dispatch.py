@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geosentinel import metrics
 from geosentinel.alerts.lifecycle import stops_escalation
 from geosentinel.alerts.policy import first_due, plan
 from geosentinel.alerts.templates import fallback_policy
@@ -143,9 +144,12 @@ class AlertDispatcher:
         step = plan(
             policy, seen.kind, seen.position, due, now, _zone(seen.org_timezone), seen.wearer_contacts
         )
-        return self._store.advance_escalation(
+        moved = self._store.advance_escalation(
             seen, step.contacts, step.sent, step.next_position, step.next_due, now
         )
+        if moved and step.contacts:
+            metrics.escalation_step()
+        return moved
 
     # Deliveries --------------------------------------------------------------------------------------
     async def send_due(self) -> int:
@@ -199,6 +203,9 @@ class AlertDispatcher:
                     self._store.record_delivery, notification.id, handed_at, delivery.ok, delivery.channel,
                     error, attempts, next_try, done_at,
                 )  # fmt: skip
+                metrics.notification_tried(
+                    "delivered" if delivery.ok else "retrying" if next_try is not None else "failed"
+                )
                 if not delivery.ok:
                     log.warning(
                         "notification %s to contact %s failed (try %d): %s",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import msgspec
 import orjson
 import sqlalchemy as sa
 
+from geosentinel import metrics
 from geosentinel.detect.fences import Fence, FenceKind
 from geosentinel.detect.schedule import Schedule
 from geosentinel.model import (
@@ -70,7 +72,11 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore):
 
     # Ingest --------------------------------------------------------------------------------------
     async def ingest(self, batch: IngestBatch) -> None:
+        started = time.perf_counter()
         await asyncio.wrap_future(self._writer.submit(lambda c: self._sql.write(c, batch)))
+        metrics.committed(
+            len(batch.readings), (e.kind.value for e in batch.events), time.perf_counter() - started
+        )
 
     def ingest_now(self, batch: IngestBatch) -> None:
         self._writer.run(lambda c: self._sql.write(c, batch))
