@@ -29,6 +29,7 @@ from geosentinel.api.routes import (
     geofences,
     health,
     policies,
+    privacy,
     reports,
     session,
     tokens,
@@ -96,7 +97,7 @@ def create_api(
     app.state.ack_signer = signer
     errors.install(app)
     for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports, audit, session,
-                   tokens):  # fmt: skip
+                   tokens, privacy):  # fmt: skip
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(contacts.wearer_router, prefix="/api/v1")
     app.include_router(ack.router)

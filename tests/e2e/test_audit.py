@@ -63,3 +63,37 @@ def test_reads_of_health_data_are_audited(service: ServiceProcess, tenant: Tenan
     about = _get(service, tenant.token, "/audit", wearer_id=tenant.wearer_id).json()["items"]
     assert {e["resource"] for e in about} >= {"positions", "alert_timeline"}
     assert _get(service, tenant.token, "/audit", wearer_id="someone-else").json()["items"] == []
+
+
+def test_a_wearers_export_holds_their_records_with_secrets_redacted_and_is_audited(
+    service: ServiceProcess, tenant: Tenant
+) -> None:
+    store = open_store(tenant.db_url)
+    try:
+        from datetime import UTC, datetime
+
+        from geosentinel.model import Locale
+        from geosentinel.store import Scope
+
+        url = "mailto://user:S3cretPass@mail.example.org"
+        contact = store.create_contact(
+            tenant.org_id, "Daughter", Locale.FR, "Europe/Paris", [url], datetime.now(UTC)
+        )
+        store.set_wearer_contacts(Scope(tenant.org_id), tenant.wearer_id, [contact.id])
+    finally:
+        store.close()
+    fix = {"id": "861001000719969", "lat": 43.5263, "lon": 5.4454, "batt": 77}
+    assert httpx.get(f"{service.osmand}/", params=fix, timeout=10).status_code == 200
+    _, carer = _caregiver_token(tenant)
+    assert _get(service, carer, f"/wearers/{tenant.wearer_id}/export").status_code == 403
+    assert _get(service, tenant.token, "/wearers/nobody/export").status_code == 404
+    response = _get(service, tenant.token, f"/wearers/{tenant.wearer_id}/export")
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    document = response.json()
+    assert document["format"] == "geosentinel-export/1" and document["wearer"]["id"] == tenant.wearer_id
+    assert {"devices", "readings", "events", "alerts", "contacts", "audit_log"} <= document.keys()
+    assert any(r["battery_pct"] == 77 for r in document["readings"])
+    assert all(r["wearer_id"] == tenant.wearer_id for r in document["readings"] + document["alerts"])
+    assert "S3cretPass" not in response.text and document["contacts"][0]["name"] == "Daughter"
+    entries = _get(service, tenant.token, "/audit", wearer_id=tenant.wearer_id).json()["items"]
+    assert entries[0]["resource"] == "export"

@@ -186,6 +186,7 @@ CASES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): "other",
     ("GET", "/api/v1/wearers/{wearer_id}/contacts"): "other",
     ("PUT", "/api/v1/wearers/{wearer_id}/contacts"): "other",
+    ("GET", "/api/v1/wearers/{wearer_id}/export"): "other",
     (
         "GET",
         "/ack/{token}",

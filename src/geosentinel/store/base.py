@@ -8,7 +8,7 @@ the routes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from geosentinel.store.accounts import LoginState, TokenRecord
     from geosentinel.store.alert_care import AckTarget, DueEscalation, Outgoing, PolicyRecord, Timeline
     from geosentinel.store.audit import AuditEntry
+    from geosentinel.store.export import Section
 
 
 class StoreError(Exception):
@@ -287,6 +288,7 @@ class Store(Protocol):
     def token_access(self, token_hash: str) -> tuple[User, frozenset[str]] | None: ...
     def tokens_of(self, user_id: str) -> list[TokenRecord]: ...
     def revoke_token(self, user_id: str, token_id: str, now: datetime) -> bool: ...
+    def wearer_export(self, scope: Scope, wearer_id: str) -> Iterator[Section] | None: ...
     def audit_entries(
         self,
         scope: Scope,

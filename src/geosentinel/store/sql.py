@@ -35,6 +35,7 @@ from geosentinel.store.alert_care import AlertCareStore, alert_from_row
 from geosentinel.store.alert_figures import AlertFiguresStore
 from geosentinel.store.audit import AuditStore
 from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
+from geosentinel.store.export import ExportStore
 from geosentinel.store.ingest import IngestSql
 from geosentinel.store.schema import from_us, to_us
 from geosentinel.store.writer import BatchWriter
@@ -51,7 +52,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore):
+class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, ExportStore):
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str
