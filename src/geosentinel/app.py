@@ -38,6 +38,7 @@ from geosentinel.api.routes import (
 from geosentinel.clock import Clock, SystemClock
 from geosentinel.falls.scorer import shipped_scorer
 from geosentinel.gctuning import freeze_long_lived
+from geosentinel.maintenance import purge_daily
 from geosentinel.notify.ack_links import AckSigner
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.protocols import stream_codec
@@ -210,6 +211,7 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     dispatcher = AlertDispatcher(store, clock, DispatchSettings(public_url, signer, settings.retry_delays_s))
     pipeline.on_alerting = dispatcher.wake
     dispatch_task = asyncio.create_task(dispatcher.run(), name="alert-dispatch")
+    purge_task = asyncio.create_task(purge_daily(store, clock), name="retention")
     api_app = create_api(store, pipeline, dispatcher, signer)
     api = _server(api_app, settings.host, settings.http_port)
     stop = asyncio.Event()
@@ -242,7 +244,8 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         dispatch_task.cancel()
-        await asyncio.gather(dispatch_task, return_exceptions=True)
+        purge_task.cancel()
+        await asyncio.gather(dispatch_task, purge_task, return_exceptions=True)
         await dispatcher.close()
         await pipeline.stop()
         await asyncio.to_thread(store.close)

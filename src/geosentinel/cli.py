@@ -170,6 +170,33 @@ def org_create(
     typer.echo(org.id)
 
 
+@org_app.command("retention")
+def org_retention(
+    name: str,
+    days: Annotated[int, typer.Option(min=1, max=36_500, help="Keep readings, events, resolved alerts.")],
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Set how long an organisation's health data is kept (default 365 days; `geosentinel purge`)."""
+    store = _store(db)
+    try:
+        store.set_retention(_org_id(store, name), days)
+    finally:
+        store.close()
+    typer.echo(f"{name}: {days} days")
+
+
+@app.command()
+def purge(db: Db = DEFAULT_DB) -> None:
+    """Delete what is older than each organisation's retention (the service also does it every day)."""
+    store = _store(db)
+    try:
+        deleted = store.purge_expired(datetime.now(UTC))
+    finally:
+        store.close()
+    summary = ", ".join(f"{table} {count}" for table, count in sorted(deleted.items()) if count)
+    typer.echo(f"deleted: {summary}" if summary else "nothing to purge")
+
+
 @user_app.command("create")
 def user_create(
     org: OrgName,

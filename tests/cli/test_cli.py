@@ -219,3 +219,11 @@ def test_alerts_contacts_and_policies_from_the_terminal(db: str, tmp_path: Path)
     assert [(t["action"], t["actor"], t["note"]) for t in timeline["transitions"]] == [
         ("open", "system", None), ("acknowledge", "cli:marie", "j'y vais"), ("resolve", "cli:marie", None)
     ]  # fmt: skip
+
+
+def test_retention_is_set_per_organisation_and_purge_reports_what_it_deleted(db: str) -> None:
+    gs("org", "create", "Keeper", db=db)
+    assert gs("org", "retention", "Keeper", "--days", "30", db=db).stdout.strip() == "Keeper: 30 days"
+    assert gs("org", "retention", "Keeper", "--days", "0", db=db, ok=False).returncode != 0
+    assert gs("org", "retention", "Nobody", "--days", "30", db=db, ok=False).returncode != 0
+    assert gs("purge", db=db).stdout.strip() == "nothing to purge"

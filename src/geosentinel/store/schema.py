@@ -39,6 +39,8 @@ organisations = sa.Table(
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("locale", sa.String(8), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    # How long readings, events and resolved alerts are kept (store/retention.py purges what is older).
+    sa.Column("retention_days", sa.Integer, nullable=False, server_default="365"),
 )
 
 users = sa.Table(

@@ -37,6 +37,7 @@ from geosentinel.store.audit import AuditStore
 from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
 from geosentinel.store.export import ExportStore
 from geosentinel.store.ingest import IngestSql
+from geosentinel.store.retention import RetentionStore
 from geosentinel.store.schema import from_us, to_us
 from geosentinel.store.writer import BatchWriter
 
@@ -52,7 +53,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, ExportStore):
+class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, ExportStore, RetentionStore):
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str
