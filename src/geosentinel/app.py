@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 
 import uvicorn
 import uvloop
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from geosentinel import __version__
 from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings, warm_channels
 from geosentinel.api import errors
+from geosentinel.api.deps import refuse_nul
 from geosentinel.api.routes import (
     ack,
     alerts,
@@ -97,11 +98,12 @@ def create_api(
     app.state.dispatcher = dispatcher
     app.state.ack_signer = signer
     errors.install(app)
+    checked = [Depends(refuse_nul)]
     for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports, audit, session,
                    tokens, privacy):  # fmt: skip
-        app.include_router(module.router, prefix="/api/v1")
-    app.include_router(contacts.wearer_router, prefix="/api/v1")
-    app.include_router(ack.router)
+        app.include_router(module.router, prefix="/api/v1", dependencies=checked)
+    app.include_router(contacts.wearer_router, prefix="/api/v1", dependencies=checked)
+    app.include_router(ack.router, dependencies=checked)
     app.include_router(health.router)
     return app
 

@@ -13,6 +13,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import unquote, unquote_plus
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -75,3 +76,13 @@ async def get_caller(
 
 StoreDep = Annotated[Store, Depends(get_store)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse text with NUL characters anywhere in the request (path, query or JSON body): PostgreSQL
+    cannot store them, and no name, note or id needs one. Both backends answer the same way."""
+    if "\x00" in unquote(request.url.path) or "\x00" in unquote_plus(request.url.query):
+        raise ApiError(422, N_("text cannot contain NUL characters"))
+    body = await request.body()  # kept by Starlette for the route that parses it next
+    if b"\x00" in body or b"\\u0000" in body:
+        raise ApiError(422, N_("text cannot contain NUL characters"))

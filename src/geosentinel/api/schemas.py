@@ -144,3 +144,7 @@ class CommandOut(BaseModel):
     kind: CommandKind
     delivery: str
     payload: str
+
+
+# Paging: past this offset a client should narrow its filters (and the store's integers must not overflow).
+MAX_OFFSET = 10_000_000

@@ -15,6 +15,7 @@ from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.schemas import (
+    MAX_OFFSET,
     AlertOut,
     EventOut,
     NotificationOut,
@@ -23,6 +24,7 @@ from geosentinel.api.schemas import (
     TimelineOut,
     TransitionOut,
 )
+from geosentinel.api.times import check_times
 from geosentinel.model import Alert, AlertStatus, EventKind, Role
 from geosentinel.store import Store
 from geosentinel.store.alert_care import AlertNotFound
@@ -45,7 +47,7 @@ async def list_alerts(
     wearer_id: str | None = None,
     overdue: Annotated[bool, Query(description="only open alerts nobody took within 180 s")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[AlertOut]:
     now = datetime.now(UTC)
     opened_before = now - OVERDUE_AFTER if overdue else None
@@ -99,8 +101,7 @@ async def _change(
     outcome = body.outcome if isinstance(body, ResolveIn) else None
     now = datetime.now(UTC)
     at = body.at if isinstance(body, ArrivalIn) else None
-    if at is not None and at.tzinfo is None:
-        raise ApiError(422, N_("give the time with its offset or Z (e.g. 2026-11-28T10:05:00+01:00)"))
+    check_times(at=at)
     try:
         alert = await asyncio.to_thread(
             store.change_alert,

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
-from geosentinel.api.schemas import Page
+from geosentinel.api.schemas import MAX_OFFSET, Page
+from geosentinel.api.times import check_times
 from geosentinel.model import Role
 
 router = APIRouter(prefix="/audit", tags=["privacy"])
@@ -37,14 +38,12 @@ async def list_audit(
     actor: str | None = None,
     wearer_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[AuditOut]:
     """The organisation's audit log, newest first, filtered by period, actor (``user:<id>``) or wearer."""
     if caller.user.role is not Role.ADMIN:
         raise ApiError(403, N_("only an organisation's administrators read its audit log"))
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(400, N_("'{name}' needs a time zone (e.g. 2026-05-01T08:00:00Z)"), name=name)
+    check_times(since=since, until=until)
     entries = await asyncio.to_thread(
         store.audit_entries, caller.scope, since, until, actor, wearer_id, limit, offset
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
-from geosentinel.api.schemas import EventOut, Page
+from geosentinel.api.schemas import MAX_OFFSET, EventOut, Page
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -20,7 +20,7 @@ async def list_events(
     caller: CallerDep,
     wearer_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[EventOut]:
     events = await asyncio.to_thread(store.events, caller.scope, wearer_id, limit, offset)
     await audit_read(store, caller, "events", (e.wearer_id for e in events), len(events), wearer_id=wearer_id,

@@ -47,7 +47,7 @@ class WearerPolicyIn(BaseModel):
 def _checked(policy: dict[str, Any], contacts: set[str]) -> Policy:
     try:
         parsed = parse_policy(orjson.dumps(policy))
-    except PolicyError as exc:
+    except (PolicyError, TypeError) as exc:  # TypeError: a number JSON cannot hold (beyond 64 bits)
         raise ApiError(422, N_("the policy cannot be used: {reason}"), reason=str(exc)) from None
     named = {c for step in parsed.steps for c in step.contacts if not c.startswith(WEARER_CONTACT)}
     unknown = sorted(named - contacts)

@@ -14,6 +14,7 @@ from geosentinel.alerts import service_levels
 from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
+from geosentinel.api.times import check_times
 from geosentinel.model import Role
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -72,11 +73,10 @@ async def service_level_report(
     them, by kind and by local hour of the day, outcomes, and the alerts overdue now."""
     if caller.user.role is Role.FAMILY:
         raise ApiError(403, N_("family members do not see the organisation's service levels"))
+    check_times(since=since, until=until)
     now = datetime.now(UTC)
     end = until or now
     start = since or end - timedelta(days=7)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ApiError(422, N_("give times with their offset or Z (e.g. 2026-11-28T00:00:00+01:00)"))
     if not start < end or end - start > MAX_PERIOD:
         raise ApiError(422, N_("the period must run forwards and last at most 366 days"))
     org = await asyncio.to_thread(store.org, caller.user.org_id)

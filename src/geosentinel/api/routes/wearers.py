@@ -12,6 +12,7 @@ from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.schemas import Page, PositionOut, WearerOut
+from geosentinel.api.times import check_times
 from geosentinel.detect.base import profile_from_settings, profile_settings, validate_settings
 from geosentinel.model import Role
 
@@ -43,9 +44,7 @@ async def list_positions(
     include_rejected: bool = False,
 ) -> list[PositionOut]:
     """Stored fixes, newest first. Fixes rejected by the bad-fix filter only on request."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(400, N_("'{name}' needs a time zone (e.g. 2026-05-01T08:00:00Z)"), name=name)
+    check_times(since=since, until=until)
     if await asyncio.to_thread(store.wearer, caller.scope, wearer_id) is None:
         raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     positions = await asyncio.to_thread(
