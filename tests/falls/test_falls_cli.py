@@ -69,8 +69,10 @@ def test_train_is_deterministic(umafall_subset: SubsetMaker, tmp_path: Path) -> 
     a, b = FallModel.load(first), FallModel.load(second)
     assert [s.threshold for s in a.scorers().values()] == [s.threshold for s in b.scorers().values()]
     assert a.metadata["training_data"]["subjects"] == ["Subject_01", "Subject_08", "Subject_16"]
-    rows = [row for t in training.trial_windows(umafall.load(folder).trials) for row in t.rows]
+    windows = training.trial_windows(umafall.load(folder).trials)
+    rows = [row for t in windows for row in t.rows]
+    sequences = np.concatenate([t.sequences for t in windows])
     for name in ("accel", "gyro"):
         np.testing.assert_array_equal(
-            a.scorers()[name].probabilities(rows), b.scorers()[name].probabilities(rows)
+            a.scorers()[name].probabilities(rows, sequences), b.scorers()[name].probabilities(rows, sequences)
         )

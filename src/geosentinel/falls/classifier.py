@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from geosentinel.falls.features import candidate_impacts, window_features
+from geosentinel.falls.sequence import Network, sequence_vector
 from geosentinel.falls.signals import GRID_HZ, Floats, Resampled, WindowError, resample, split_at_gaps
 from geosentinel.falls.trees import CompiledTrees
 
@@ -52,11 +53,14 @@ class FallVerdict:
 
 @dataclass(frozen=True, slots=True)
 class Scorer:
-    """One estimator, the feature names it reads (in order) and its decision threshold."""
+    """One estimator, the feature names it reads (in order) and its decision threshold; optionally a
+    network on the window's sequence (:mod:`~geosentinel.falls.sequence`), whose probability is averaged
+    with the estimator's (equal weights: two views of the same window, neither tuned to win)."""
 
     estimator: Estimator
     feature_names: tuple[str, ...]
     threshold: float
+    network: Network | None = None
     # What computes: the estimator's trees compiled to arrays when it is gradient boosting (same numbers,
     # ~10x faster on one window), else the estimator itself.
     _compiled: Estimator = field(init=False, repr=False, compare=False)
@@ -77,12 +81,18 @@ class Scorer:
             raise ValueError("only gradient-boosting models can be saved")
         return self._compiled
 
-    def probabilities(self, rows: list[dict[str, float]]) -> Floats:
-        """Fall probability of each feature row (NaN for a feature the row lacks)."""
+    def probabilities(self, rows: list[dict[str, float]], sequences: Floats | None = None) -> Floats:
+        """Fall probability of each feature row (NaN for a feature the row lacks); with a network, each
+        row's sequence vector (same order) is needed too."""
         if not rows:
             return np.zeros(0)
         matrix = np.array([[row.get(name, np.nan) for name in self.feature_names] for row in rows])
-        return np.asarray(self._compiled.predict_proba(matrix)[:, 1], dtype=np.float64)
+        trees = np.asarray(self._compiled.predict_proba(matrix)[:, 1], dtype=np.float64)
+        if self.network is None:
+            return trees
+        if sequences is None or len(sequences) != len(rows):
+            raise ValueError("this scorer needs each window's sequence vector")
+        return np.asarray((trees + self.network.probabilities(sequences)) / 2.0, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,8 @@ class FallModel:
         arrays: dict[str, Any] = {}
         for name, scorer in self.scorers().items():
             arrays |= scorer.trees.arrays(name)
+            if scorer.network is not None:
+                arrays |= scorer.network.arrays(name)
         with path.open("wb") as handle:  # (a file handle: savez would add ".npz" to any other name)
             np.savez_compressed(handle, allow_pickle=False, **arrays)
         variants = {
@@ -126,7 +138,12 @@ class FallModel:
         if not impacts:
             return FallVerdict(0.0, False, scorer.threshold, None)
         rows = [window_features(stream, impact) for impact in impacts]
-        scores = scorer.probabilities(rows)
+        sequences = (
+            np.array([sequence_vector(stream, impact) for impact in impacts])
+            if scorer.network is not None
+            else None
+        )
+        scores = scorer.probabilities(rows, sequences)
         best = int(np.argmax(scores))
         probability = float(scores[best])
         used = {name: rows[best][name] for name in scorer.feature_names if name in rows[best]}
@@ -216,6 +233,7 @@ def _load(path: Path) -> FallModel:
                     CompiledTrees.from_arrays(arrays, name),
                     tuple(variant["features"]),
                     float(variant["threshold"]),
+                    Network.from_arrays(arrays, name),
                 )
                 for name, variant in metadata["variants"].items()
             }

@@ -168,15 +168,19 @@ def loso(
     data: DataDir,
     as_json: AsJson = False,
     models: Annotated[
-        str, typer.Option(help=f"Comma-separated candidates among: {', '.join(training.MODELS)}.")
-    ] = ",".join(training.MODELS),
+        str,
+        typer.Option(
+            help=f"Comma-separated candidates among: {', '.join(training.MODELS)}, each optionally"
+            f" with '{training.NETWORK_SUFFIX}' (averaged with the sequence network)."
+        ),
+    ] = ",".join([*training.MODELS, training.SHIPPED_MODEL]),
     gyro: Annotated[
         bool, typer.Option(help="Use the gyroscope features too (the shipped model's gyro variant).")
     ] = False,
 ) -> None:
     """Leave-one-subject-out study of each candidate model (nested thresholds), plus the 3 g baseline."""
     names = [m.strip() for m in models.split(",") if m.strip()]
-    unknown = [m for m in names if m not in training.MODELS]
+    unknown = [m for m in names if not training.known_model(m)]
     if unknown or not names:
         typer.echo(f"error: unknown models {unknown}; known: {', '.join(training.MODELS)}", err=True)
         raise typer.Exit(code=1)

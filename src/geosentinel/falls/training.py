@@ -14,7 +14,7 @@ the same on all subjects: out-of-fold scores choose its threshold, then one fit 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,13 +22,15 @@ import numpy as np
 from geosentinel.falls.classifier import Estimator, FallModel, Scorer, recording_streams
 from geosentinel.falls.features import ACCEL_FEATURES, GYRO_FEATURES, candidate_impacts, window_features
 from geosentinel.falls.metrics import Outcome, report, summarise
+from geosentinel.falls.sequence import ACCEL_LENGTH, LENGTH, Network, sequence_vector
 from geosentinel.falls.signals import Floats
 from geosentinel.falls.umafall import Trial
 
 SENSITIVITY_TARGET = 0.95
 SPECIFICITY_TARGET = 0.98
 RANDOM_STATE = 2026
-SHIPPED_MODEL = "hgb"
+NETWORK_SUFFIX = "+mlp"  # "hgb+mlp": the model averaged with the sequence network
+SHIPPED_MODEL = "hgb" + NETWORK_SUFFIX
 # The shipped model's two scorers: windows with a gyroscope, and accelerometer-only windows.
 VARIANTS: dict[str, tuple[str, ...]] = {"accel": ACCEL_FEATURES, "gyro": (*ACCEL_FEATURES, *GYRO_FEATURES)}
 Progress = Callable[[int, int], None]  # (done, total)
@@ -61,6 +63,34 @@ def _forest() -> Estimator:
 
 
 MODELS: dict[str, Callable[[], Estimator]] = {"hgb": _hgb, "logistic": _logistic, "forest": _forest}
+# The sequence network: one hidden layer of 32, L2 penalty 1 (10 under-fits, 0.1 over-fits in the
+# leave-one-subject-out screen), three seeds averaged (one network's score depends on its start).
+NETWORK_HIDDEN = 32
+NETWORK_ALPHA = 1.0
+NETWORK_MEMBERS = 3
+
+
+def known_model(model: str) -> bool:
+    """``hgb``, ``logistic``, ``forest``, each optionally with :data:`NETWORK_SUFFIX`."""
+    return model.removesuffix(NETWORK_SUFFIX) in MODELS
+
+
+def _network(sequences: Floats, labels: Floats) -> Network:
+    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(sequences)
+    inputs = scaler.transform(sequences)
+    members = [
+        MLPClassifier(
+            hidden_layer_sizes=(NETWORK_HIDDEN,),
+            alpha=NETWORK_ALPHA,
+            max_iter=2000,
+            random_state=RANDOM_STATE + k,
+        ).fit(inputs, labels)
+        for k in range(NETWORK_MEMBERS)
+    ]
+    return Network.of(scaler, members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +104,7 @@ class TrialWindows:
     duration_s: float
     peak_g: float  # largest raw |a| of the trial: the threshold baseline
     rows: tuple[dict[str, float], ...]
+    sequences: Floats  # one sequence vector per row (candidates × sequence.LENGTH)
 
 
 def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> list[TrialWindows]:
@@ -85,11 +116,11 @@ def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> 
         streams = recording_streams(
             trial.accel_g.t_s, trial.accel_g.xyz, gyro.t_s if gyro else None, gyro.xyz if gyro else None
         )
-        rows = tuple(
-            window_features(stream, impact)
-            for stream in streams
-            for impact in candidate_impacts(stream.magnitude_g)
-        )
+        candidates = [
+            (stream, impact) for stream in streams for impact in candidate_impacts(stream.magnitude_g)
+        ]
+        rows = tuple(window_features(stream, impact) for stream, impact in candidates)
+        sequences = np.array([sequence_vector(stream, impact) for stream, impact in candidates])
         out.append(
             TrialWindows(
                 trial.trial_id,
@@ -99,6 +130,7 @@ def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> 
                 trial.duration_s,
                 trial.peak_g,
                 rows,
+                sequences.reshape(len(rows), LENGTH),
             )
         )
         if progress is not None:
@@ -106,37 +138,49 @@ def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> 
     return out
 
 
-def training_set(trials: Sequence[TrialWindows], names: Sequence[str]) -> tuple[Floats, Floats]:
-    """Feature matrix and labels: the biggest-peak candidate of each fall trial, every ADL candidate."""
-    rows: list[dict[str, float]] = []
-    labels: list[float] = []
+def _selected(trials: Sequence[TrialWindows]) -> list[tuple[TrialWindows, int, float]]:
+    """(trial, candidate index, label) of every training window: the biggest-peak candidate of each fall
+    trial, every ADL candidate."""
+    out: list[tuple[TrialWindows, int, float]] = []
     for trial in trials:
         if trial.is_fall and trial.rows:
-            rows.append(max(trial.rows, key=lambda row: row["peak_g"]))
-            labels.append(1.0)
+            out.append((trial, int(np.argmax([row["peak_g"] for row in trial.rows])), 1.0))
         elif not trial.is_fall:
-            rows += trial.rows
-            labels += [0.0] * len(trial.rows)
-    matrix = np.array([[row.get(name, np.nan) for name in names] for row in rows]).reshape(-1, len(names))
-    return matrix, np.array(labels)
+            out += [(trial, index, 0.0) for index in range(len(trial.rows))]
+    return out
 
 
-def fit(trials: Sequence[TrialWindows], names: Sequence[str], model: str) -> Estimator:
+def training_set(trials: Sequence[TrialWindows], names: Sequence[str]) -> tuple[Floats, Floats]:
+    """Feature matrix and labels of the training windows (see :func:`_selected`)."""
+    chosen = _selected(trials)
+    matrix = np.array([[t.rows[i].get(name, np.nan) for name in names] for t, i, _ in chosen])
+    return matrix.reshape(-1, len(names)), np.array([label for _, _, label in chosen])
+
+
+def fit(trials: Sequence[TrialWindows], names: Sequence[str], model: str) -> Scorer:
+    """A scorer fitted on ``trials`` (threshold 1.0: to be chosen). With :data:`NETWORK_SUFFIX`, the
+    sequence network is fitted too, on the accelerometer channels only when ``names`` has no gyroscope
+    feature (the accelerometer variant must not read what its windows lack)."""
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     x, y = training_set(trials, names)
-    estimator = MODELS[model]()
+    estimator = MODELS[model.removesuffix(NETWORK_SUFFIX)]()
+    network = None
     # One thread: on ~800 rows OpenMP threads cost more than they save, and on a shared 2-core machine
-    # their spin-waiting made training 20x slower.
+    # their spin-waiting made training 20x slower. (One thread also keeps the network's sums in the
+    # same order every time: training reproduces the shipped model exactly.)
     with threadpool_limits(limits=1):
         estimator.fit(x, y)  # type: ignore[attr-defined]
-    return estimator
+        if model.endswith(NETWORK_SUFFIX):
+            width = LENGTH if any(name in GYRO_FEATURES for name in names) else ACCEL_LENGTH
+            sequences = np.array([t.sequences[i, :width] for t, i, _ in _selected(trials)])
+            network = _network(sequences, y)
+    return Scorer(estimator, tuple(names), 1.0, network)
 
 
-def trial_scores(estimator: Estimator, trials: Sequence[TrialWindows], names: Sequence[str]) -> Floats:
+def trial_scores(scorer: Scorer, trials: Sequence[TrialWindows]) -> Floats:
     """Per trial, the highest candidate probability (0 without candidates)."""
-    scorer = Scorer(estimator, tuple(names), 1.0)
-    return np.array([float(scorer.probabilities(list(t.rows)).max(initial=0.0)) for t in trials])
+    return np.array([float(scorer.probabilities(list(t.rows), t.sequences).max(initial=0.0)) for t in trials])
 
 
 def out_of_fold_scores(
@@ -151,9 +195,7 @@ def out_of_fold_scores(
     for subject in sorted(set(subjects)):
         held = subjects == subject
         train = [t for t, h in zip(trials, held, strict=True) if not h]
-        scores[held] = trial_scores(
-            fit(train, names, model), [t for t in trials if t.subject == subject], names
-        )
+        scores[held] = trial_scores(fit(train, names, model), [t for t in trials if t.subject == subject])
         if progress is not None:
             progress()
     return scores
@@ -195,12 +237,15 @@ def train_final(
     for variant, names in VARIANTS.items():
         oof = out_of_fold_scores(trials, names, model, progress)
         threshold = choose_threshold(oof, [t.is_fall for t in trials])
-        scorers[variant] = Scorer(fit(trials, names, model), names, threshold)
+        scorers[variant] = replace(fit(trials, names, model), threshold=threshold)
         if progress is not None:
             progress()
     metadata: dict[str, Any] = {
         "model": model,
         "random_state": RANDOM_STATE,
+        "network": {"hidden": NETWORK_HIDDEN, "alpha": NETWORK_ALPHA, "members": NETWORK_MEMBERS}
+        if model.endswith(NETWORK_SUFFIX)
+        else None,
         "threshold_rule": "out-of-fold (leave-one-subject-out) trial scores, choose_threshold",
         "training_data": {
             "subjects": sorted({t.subject for t in trials}),
@@ -270,18 +315,28 @@ def loso(
     One feature set is studied at a time: with the gyroscope features, a stretch without a gyroscope
     would be scored with those features missing, where the shipped model would use its accelerometer
     variant (on UMAFall every candidate has its gyroscope, so the two agree)."""
+    subjects = sorted({t.subject for t in trials})
+    by_subject = {s: [t for t in trials if t.subject == s] for s in subjects}
+    # Fitting without {A, B} serves twice: inner fold B of outer fold A, and inner fold A of outer fold B
+    # (deterministic fits: the same model either way). 13 + 78 fits instead of 13 × 13.
+    fitted: dict[frozenset[str], Scorer] = {}
+
+    def without(*excluded: str) -> Scorer:
+        key = frozenset(excluded)
+        if key not in fitted:
+            fitted[key] = fit([t for t in trials if t.subject not in key], names, model)
+            if progress is not None:
+                progress()
+        return fitted[key]
+
     outcomes: list[Outcome] = []
     folds = []
-    for subject in sorted({t.subject for t in trials}):
-        train = [t for t in trials if t.subject != subject]
-        test = [t for t in trials if t.subject == subject]
-        threshold = choose_threshold(
-            out_of_fold_scores(train, names, model, progress), [t.is_fall for t in train]
-        )
-        scores = trial_scores(fit(train, names, model), test, names)
-        if progress is not None:
-            progress()
-        fold = _outcomes(test, scores, threshold)
+    for subject in subjects:
+        others = [s for s in subjects if s != subject]
+        out_of_fold = np.concatenate([trial_scores(without(subject, s), by_subject[s]) for s in others])
+        threshold = choose_threshold(out_of_fold, [t.is_fall for s in others for t in by_subject[s]])
+        test = by_subject[subject]
+        fold = _outcomes(test, trial_scores(without(subject), test), threshold)
         outcomes += fold
         folds.append({"subject": subject, "threshold": round(threshold, 4), **summarise(fold)})
     return {"model": model, "features": list(names), **report(outcomes), "folds": folds}
@@ -290,4 +345,4 @@ def loso(
 def fits_per_loso(trials: Sequence[TrialWindows]) -> int:
     """How many model fits :func:`loso` makes (for progress bars)."""
     subjects = len({t.subject for t in trials})
-    return subjects * subjects
+    return subjects + subjects * (subjects - 1) // 2
