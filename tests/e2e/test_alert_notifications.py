@@ -228,9 +228,12 @@ def test_a_service_killed_mid_escalation_sends_the_next_step_once_at_its_time(
     alert_id = _alert_of(service, tenant, wearer_id)["id"]
     service.kill()
     service.start()
+    restarted = time.monotonic() - sent_at
     (request,) = _until(lambda: webhook.about(alert_id), 15, "the family's webhook after the restart")
     elapsed = time.monotonic() - sent_at
-    assert 5.5 <= elapsed <= 10, elapsed
+    # Never early; and at its due time (6 s), or at once when the restart itself took longer than that (on
+    # a loaded machine a start takes 10-25 s: the step is then overdue and must not wait for anything).
+    assert 5.5 <= elapsed <= max(6.0, restarted) + 4.0, (elapsed, restarted)
     headers, payload = request
     assert headers["idempotency-key"].startswith(f"{alert_id}:0:1:")
     assert "SOS" in payload["title"] or "紧急" in payload["title"]
