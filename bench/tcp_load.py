@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import uvloop
 
-from geosentinel.store import open_store, schema
+from geosentinel.store import Store, open_store, schema
 from geosentinel.testing import ServiceProcess, provision
 
 ID_BASE = 7_000_000_000
@@ -56,6 +57,20 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (the service's gateway workers)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (the machine is shared: wall clock misleads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- the load process -----------------------------------------------------------------------------------
 
 
@@ -74,6 +89,17 @@ class Watch(asyncio.Protocol):
         self.ready.set()
 
 
+FIX_TAIL = "N,5.447427,E,0.5,0.0,120.0,9,100,86,1520,0,00000000,0,0"
+
+
+def fix_parts(uid: str, lat: float) -> tuple[bytes, bytes]:
+    """A watch's UD frame around its date and time ("ddmmyy,HHMMSS"): built once per device, so the load
+    process (which shares the two cores with the service) spends its time sending, not formatting."""
+    content = f"UD,ddmmyy,HHMMSS,A,{lat:.6f},{FIX_TAIL}"
+    head = f"[3G*{uid}*{len(content):04X}*UD,"
+    return head.encode(), f",A,{lat:.6f},{FIX_TAIL}]".encode()
+
+
 async def load(port: int, devices: int, interval_s: float, seconds: float, control: Path) -> None:
     loop = asyncio.get_running_loop()
     watches = []
@@ -84,46 +110,66 @@ async def load(port: int, devices: int, interval_s: float, seconds: float, contr
         )
         watches.append(watch)
     await asyncio.gather(*(w.ready.wait() for w in watches))
+    # Every frame a real UD fix of its own registered watch; each watch's latitude differs a little.
+    frames = []
+    for i, watch in enumerate(watches):
+        assert watch.transport is not None
+        frames.append((watch.transport.write, *fix_parts(watch.uid, 43.5 + ((i + 1) % 1000) * 1e-6)))
     control.write_text("connected")
     while control.read_text() != "go":
         await asyncio.sleep(0.05)
+    tally = control.with_suffix(".sent")
     start = time.monotonic()
     tick = 0.05
     per_tick = max(1, round(devices * tick / interval_s))
     sent = 0
-    index = 0
+    ticks = 0
     while time.monotonic() - start < seconds:
-        t = time.gmtime()
-        date, clock = time.strftime("%d%m%y", t), time.strftime("%H%M%S", t)
-        for _ in range(per_tick):
-            watch = watches[index % devices]
-            index += 1
-            lat = 43.5 + (index % 1000) * 1e-6
-            content = f"UD,{date},{clock},A,{lat:.6f},N,5.447427,E,0.5,0.0,120.0,9,100,86,1520,0,00000000,0,0"
-            assert watch.transport is not None
-            watch.transport.write(f"[3G*{watch.uid}*{len(content):04X}*{content}]".encode())
-            sent += 1
-        await asyncio.sleep(tick)
+        stamp = time.strftime("%d%m%y,%H%M%S", time.gmtime()).encode()
+        first = sent % devices
+        batch = frames[first : first + per_tick]
+        if len(batch) < per_tick:
+            batch += frames[: per_tick - len(batch)]
+        for write, head, tail in batch:
+            write(head + stamp + tail)
+        sent += per_tick
+        if ticks % 20 == 0:
+            tally.write_text(str(sent))  # read by the orchestrator: the load's CPU per frame sent
+        # Paced against the clock, not slept after each burst: the offered rate is the nominal one.
+        ticks += 1
+        await asyncio.sleep(max(0.0, start + ticks * tick - time.monotonic()))
+    # What the service did not read yet waits in our buffers: hand it over before leaving (within a
+    # minute), so that every frame counted as sent can be committed.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+        w.transport and w.transport.get_write_buffer_size() for w in watches
+    ):
+        await asyncio.sleep(0.1)
     control.write_text(f"sent {sent}")
 
 
 # -- the orchestrating process ----------------------------------------------------------------------------
 
 
-def run_once(folder: Path, devices: int, interval_s: float, seconds: float) -> dict[str, float]:
+def run_once(
+    folder: Path, devices: int, interval_s: float, seconds: float, gateway_workers: int
+) -> dict[str, float]:
     db = f"sqlite:///{folder / f'tcp-{time.monotonic_ns()}.db'}"
     tenant = provision(db, "Load", str(ID_BASE - 1), "load@example.org")
     register_watches(db, tenant.org_id, devices)
     service = ServiceProcess(
-        db, folder / "serve.log", "--max-connections-per-address", str(devices * 2)
-    ).start()
+        db, folder / "serve.log", "--max-connections-per-address", str(devices * 2),
+        "--gateway-workers", str(gateway_workers),
+    ).start()  # fmt: skip
     assert service.process is not None
     control = folder / f"control-{time.monotonic_ns()}"
     control.write_text("")
     store = open_store(db)
     try:
         time.sleep(1.0)
-        rss_before = rss_kb(service.process.pid)
+        pid = service.process.pid
+        workers = children(pid)
+        rss_before = [rss_kb(p) for p in [pid, *workers]]
         # The load runs in its own process, so the service's figures are not the load generator's.
         proc = subprocess.Popen(
             [sys.executable, __file__, "--load", str(service.tcp_ports["watch"]), "--devices", str(devices),
@@ -134,25 +180,54 @@ def run_once(folder: Path, devices: int, interval_s: float, seconds: float) -> d
                 raise RuntimeError("load process died")
             time.sleep(0.1)
         time.sleep(1.0)
-        rss_connected = rss_kb(service.process.pid)
+        rss_connected = [rss_kb(p) for p in [pid, *workers]]
         control.write_text("go")
         time.sleep(5)  # warm-up: caches, state loads
         before = store.count_readings()
         t0 = time.monotonic()
+        cpu_before = [cpu_s(p) for p in (pid, proc.pid, *workers)]
+        sent_before = _sent(control)
         time.sleep(seconds)
         committed = store.count_readings() - before
         elapsed = time.monotonic() - t0
-        proc.wait(60)
+        sent = _sent(control) - sent_before
+        # CPU per frame from the same start to the end of the backlog: under overload, commits come in
+        # lumps of tens of thousands, so a window's count alone says little about the cost of a frame.
+        load_cpu = cpu_s(proc.pid)
+        proc.wait(120)
+        # Every watch's LK and every fix sent is a reading: the backlog is worked off at that count.
+        drained = _drained(store, devices + int(control.read_text().split()[-1]))
+        cpu_after = [cpu_s(pid), load_cpu, *(cpu_s(p) for p in workers)]
     finally:
         store.close()
         service.stop()
     return {
         "frames_per_s": committed / elapsed,
-        "rss_per_device_kb": (rss_connected - rss_before) / devices,
-        "rss_before_mb": rss_before / 1024,
-        "rss_connected_mb": rss_connected / 1024,
+        # The service's processes together (the core and its gateway workers, which hold connections).
+        "rss_per_device_kb": (sum(rss_connected) - sum(rss_before)) / devices,
+        "rss_before_mb": sum(rss_before) / 1024,
+        "rss_connected_mb": sum(rss_connected) / 1024,
+        "core_rss_per_device_kb": (rss_connected[0] - rss_before[0]) / devices,
         "offered_per_s": devices / interval_s,
+        "sent_per_s": sent / elapsed,  # what the load process managed to send (it shares the cores)
+        # CPU per committed frame (µs) of the core process, the load generator and the gateway workers.
+        "core_cpu_us": (cpu_after[0] - cpu_before[0]) / (drained - before) * 1e6,
+        "load_cpu_us": (cpu_after[1] - cpu_before[1]) / sent * 1e6,  # per frame sent
+        "workers_cpu_us": (sum(cpu_after[2:]) - sum(cpu_before[2:])) / (drained - before) * 1e6,
     }
+
+
+def _sent(control: Path) -> int:
+    tally = control.with_suffix(".sent")
+    return int(tally.read_text() or 0) if tally.exists() else 0
+
+
+def _drained(store: Store, expected: int, limit_s: float = 180.0) -> int:
+    """The readings count once the service has worked off its backlog (or after ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    while (count := store.count_readings()) < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return count
 
 
 def main() -> None:
@@ -161,6 +236,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between fixes of one device")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--gateway-workers", type=int, default=1,
+        help="serve --gateway-workers (the watches' connections and decoding in that many processes)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     parser.add_argument("--load", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--control", type=Path, help=argparse.SUPPRESS)
@@ -172,11 +251,13 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.runs):
-            result = run_once(Path(folder), args.devices, args.interval, args.seconds)
+            result = run_once(Path(folder), args.devices, args.interval, args.seconds, args.gateway_workers)
             print(json.dumps(result))
             runs.append(result)
     median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    print(f"median: {median['frames_per_s']:,.0f} frames/s, {median['rss_per_device_kb']:.1f} KB/device")
+    print(f"median: {median['frames_per_s']:,.0f} frames/s, {median['rss_per_device_kb']:.1f} KB/device, "
+          f"CPU per frame: core {median['core_cpu_us']:.0f} µs, workers {median['workers_cpu_us']:.0f} µs, "
+          f"load {median['load_cpu_us']:.0f} µs")  # fmt: skip
     if args.out:
         args.out.write_text(
             json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": runs, "median": median})

@@ -64,7 +64,7 @@ class Settings:
     osmand_port: int = 5055
     partitions: int = 4
     gateway_workers: int = 0  # 0: device gateways run in this process
-    # TCP protocols (0 disables one); they run in the core process, next to the pipeline.
+    # TCP protocols (0 disables one); served by the gateway workers if any, else in this process.
     watch_port: int = 5093
     gt06_port: int = 5023
     h02_port: int = 5013
@@ -138,10 +138,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 @contextlib.asynccontextmanager
 async def tcp_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[dict[str, TcpGateway]]:
-    """One TCP listener per stream protocol with a port, in this process."""
+    """One TCP listener per stream protocol with a port, in this process (none with gateway workers:
+    theirs serve these ports)."""
     gateways: dict[str, TcpGateway] = {}
     try:
-        for name, port in settings.tcp_ports().items():
+        for name, port in settings.tcp_ports().items() if settings.gateway_workers == 0 else ():
             gateway = TcpGateway(stream_codec(name), pipeline, pipeline.clock, settings.tcp_limits)
             await gateway.start(settings.host, port)
             gateways[name] = gateway
@@ -166,24 +167,26 @@ async def mqtt_gateway(settings: Settings, pipeline: Pipeline) -> AsyncIterator[
 
 
 @contextlib.asynccontextmanager
-async def device_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[None]:
-    """The device-facing HTTP listeners: in this process, or in worker processes linked to this one."""
+async def device_gateways(settings: Settings, pipeline: Pipeline) -> AsyncIterator[dict[str, Any]]:
+    """The device-facing HTTP listener, in this process; or every device listener (HTTP and TCP) in worker
+    processes linked to this one. Yields where commands find the workers' TCP devices (by protocol)."""
     if settings.gateway_workers == 0:
         gateway = await start_gateway(device_handler(pipeline), settings.host, settings.osmand_port)
         try:
-            yield
+            yield {}
         finally:
             gateway.close()
         return
     with tempfile.TemporaryDirectory(prefix="geosentinel-link-") as folder:  # created 0700
-        link = LinkServer(pipeline)
+        link = LinkServer(pipeline, list(settings.tcp_ports()))
         link_path = str(Path(folder) / "link.sock")
         link_server = await link.start(link_path)
-        pool = WorkerPool(settings.gateway_workers, link_path, settings.host, settings.osmand_port)
+        pool = WorkerPool(settings.gateway_workers, link_path, settings.host, settings.osmand_port,
+                          settings.tcp_ports(), settings.tcp_limits)  # fmt: skip
         pool.start()
         try:
             await _wait_for(lambda: link.connected >= settings.gateway_workers, "gateway workers")
-            yield
+            yield dict(link.gateways)
         finally:
             await pool.stop()
             link_server.close()
@@ -222,11 +225,12 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
         loop.add_signal_handler(signum, stop.set)
     try:
         async with (
-            device_gateways(settings, pipeline),
+            device_gateways(settings, pipeline) as remote,
             tcp_gateways(settings, pipeline) as gateways,
             mqtt_gateway(settings, pipeline) as mqtt,
         ):
-            api_app.state.tcp_gateways = gateways
+            # Commands reach TCP devices here or, with gateway workers, through the worker holding them.
+            api_app.state.tcp_gateways = gateways or remote
             api_app.state.mqtt = mqtt
             tasks = [asyncio.create_task(api.serve()), asyncio.create_task(stop.wait())]
             await _wait_for(lambda: api.started or any(t.done() for t in tasks), "the API")

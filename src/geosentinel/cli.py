@@ -60,7 +60,8 @@ def serve_command(
             min=0,
             max=32,
             envvar="GEOSENTINEL_GATEWAY_WORKERS",
-            help="Processes that parse and decode device traffic (0: all in this process).",
+            help="Processes that hold device connections (HTTP and TCP) and decode their traffic "
+            "(0: all in this process).",
         ),
     ] = 0,
     watch_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_WATCH_PORT", help="0 disables.")] = 5093,
@@ -131,13 +132,20 @@ def gateway_worker(
     link: Annotated[str, typer.Option(help="The core's link socket.")],
     host: Annotated[str, typer.Option()],
     osmand_port: Annotated[int, typer.Option()],
+    watch_port: Annotated[int, typer.Option(help="0: not served.")] = 0,
+    gt06_port: Annotated[int, typer.Option(help="0: not served.")] = 0,
+    h02_port: Annotated[int, typer.Option(help="0: not served.")] = 0,
+    max_connections_per_address: Annotated[int, typer.Option(min=1)] = 5000,
 ) -> None:
     """A device-gateway worker process (started by `serve --gateway-workers`)."""
     from geosentinel.app import run
+    from geosentinel.transports.tcp_gateway import TcpLimits
     from geosentinel.transports.workers import run_worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(run_worker(link, host, osmand_port))
+    ports = {"watch": watch_port, "gt06": gt06_port, "h02": h02_port}
+    limits = TcpLimits(max_connections_per_address=max_connections_per_address)
+    run(run_worker(link, host, osmand_port, {n: p for n, p in ports.items() if p}, limits))
 
 
 @app.command()

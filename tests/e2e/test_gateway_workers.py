@@ -1,7 +1,12 @@
-"""`serve --gateway-workers 1`: device traffic decoded in a worker process, committed by the core."""
+"""`serve --gateway-workers 1`: device traffic decoded in a worker process, committed by the core.
+
+(Every TCP protocol test also runs through a worker: see test_tcp_protocols.py.)"""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from geosentinel.testing import ServiceProcess, Tenant, provision
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, provision
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +61,44 @@ def test_workers_answer_errors_like_the_core(linked: tuple[ServiceProcess, Tenan
     assert httpx.post(f"{service.osmand}/", json=body, timeout=5).status_code == 404
     bad = httpx.get(f"{service.osmand}/", params={"id": UID, "lat": "north"}, timeout=5)
     assert bad.status_code == 400 and "latitude" in bad.text
+
+
+def _watch_link(port: int, uid: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as watch:
+        watch.sendall(f"[3G*{uid}*0009*LK,0,0,87]".encode())
+        return watch.recv(100)
+
+
+def test_a_killed_worker_is_restarted_and_its_watches_reconnect(
+    linked: tuple[ServiceProcess, Tenant],
+) -> None:
+    service, tenant = linked
+    uid = "8800000099"
+    add_devices(tenant.db_url, tenant.org_id, [uid], "watch")
+    port = service.tcp_ports["watch"]
+    assert _watch_link(port, uid) == f"[3G*{uid}*0002*LK]".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as held:
+        held.sendall(f"[3G*{uid}*0009*LK,0,0,87]".encode())
+        assert held.recv(100)
+        (worker,) = _workers(service)
+        os.kill(worker, signal.SIGKILL)
+        try:
+            assert held.recv(100) == b""  # the worker held the connection: gone with it
+        except ConnectionResetError:
+            pass
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _workers(service) in ([], [worker]):
+        time.sleep(0.2)
+    assert len(_workers(service)) == 1
+    deadline = time.monotonic() + 15
+    while True:  # the new worker listens once it has started
+        try:
+            assert _watch_link(port, uid) == f"[3G*{uid}*0002*LK]".encode()
+            break
+        except (ConnectionError, AssertionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_workers_exit_when_the_core_is_killed(tmp_path: Path) -> None:

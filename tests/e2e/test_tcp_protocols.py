@@ -1,4 +1,8 @@
-"""Watches and trackers over real TCP sockets: replies, stored fixes, SOS alerts, bad frames, commands."""
+"""Watches and trackers over real TCP sockets: replies, stored fixes, SOS alerts, bad frames, commands.
+
+Every test runs against the service with its TCP gateways in the core process and in a gateway worker
+(``--gateway-workers 1``: connections and decoding in the worker, commands routed to it over the link).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -15,11 +20,39 @@ import pytest
 
 from geosentinel.protocols.codec import crc_itu
 from geosentinel.store import open_store
-from geosentinel.testing import ServiceProcess, Tenant, add_devices
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, fresh_postgres_database
 
 pytestmark = pytest.mark.e2e
 
 LAT, LON = 43.529742, 5.447427  # Aix-en-Provence
+
+
+@pytest.fixture(scope="module", params=[0, 1], ids=["in-core", "workers"])
+def gateway_workers(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gateway_workers: int
+) -> str:
+    """A database per backend (as tests/conftest.py) and gateway mode: the tests register fixed ids."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'gs.db'}"
+    url = os.environ.get("GEOSENTINEL_TEST_POSTGRES_URL")
+    if not url:  # a missing server is a failure, never a skip
+        pytest.fail("GEOSENTINEL_TEST_POSTGRES_URL is not set: run the suite with `make test`")
+    return fresh_postgres_database(url)
+
+
+@pytest.fixture(scope="module")
+def service(
+    tenant: Tenant, tmp_path_factory: pytest.TempPathFactory, gateway_workers: int
+) -> Iterator[ServiceProcess]:
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    svc = ServiceProcess(tenant.db_url, log, "--gateway-workers", str(gateway_workers)).start()
+    yield svc
+    svc.stop()
 
 
 def _api(service: ServiceProcess, token: str, path: str) -> object:
@@ -191,8 +224,13 @@ def test_h02_v1_fix_and_sos(
 
 # Garbage -------------------------------------------------------------------------------------------------
 def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    """The resident memory of the service and its gateway workers, which hold the connections."""
+    pids = [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    total = 0
+    for one in pids:
+        with open(f"/proc/{one}/status") as status:
+            total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return total
 
 
 @pytest.mark.parametrize("protocol", ["watch", "gt06", "h02"])

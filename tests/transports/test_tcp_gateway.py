@@ -144,12 +144,13 @@ async def test_replies_wait_for_commit_and_keep_frame_order(gateway: TcpGateway)
     assert isinstance(sink, ScriptedSink)
     sink.auto = False
     reader, writer = await connect(gateway)
-    writer.write(b"1,a\n1,b\n")
-    await writer.drain()
-    for _ in range(100):
-        if len(sink.held) == 2:
-            break
-        await asyncio.sleep(0.01)
+    for count, frame in enumerate((b"1,a\n", b"1,b\n"), 1):  # two reads: two calls to the sink
+        writer.write(frame)
+        await writer.drain()
+        for _ in range(100):
+            if len(sink.held) == count:
+                break
+            await asyncio.sleep(0.01)
     assert len(sink.held) == 2
     sink.held[1][1](Outcome.STORED)  # the second commits first: its reply must wait
     with pytest.raises(TimeoutError):

@@ -53,7 +53,7 @@ class DeviceDirectory:
         if now >= expires:
             return MISS
         if now >= due and device is not None:
-            self._want(unique_id, now)  # refresh in the background; the stale answer serves meanwhile
+            self.want(unique_id, now)  # refresh in the background; the stale answer serves meanwhile
         elif now >= due:
             return MISS
         return device
@@ -63,9 +63,10 @@ class DeviceDirectory:
         cached = self.cached(unique_id, now)
         if cached is not MISS:
             return cached
-        return await self._want(unique_id, now)
+        return await self.want(unique_id, now)
 
-    def _want(self, unique_id: str, now: datetime) -> asyncio.Future[Device | None]:
+    def want(self, unique_id: str, now: datetime) -> asyncio.Future[Device | None]:
+        """The pending answer for ``unique_id``, fetched with the other ids wanted meanwhile."""
         future = self._wanted.get(unique_id)
         if future is None:
             future = asyncio.get_running_loop().create_future()

@@ -15,7 +15,6 @@ import itertools
 import logging
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from geosentinel.detect.base import WearerProfile, profile_from_settings
 from geosentinel.detect.falls import FallScorer
 from geosentinel.detect.fences import FenceIndex
 from geosentinel.model import Device, DeviceMessage
-from geosentinel.pipeline.directory import MISS, DeviceDirectory
+from geosentinel.pipeline.directory import MISS, DeviceDirectory, Miss
 from geosentinel.pipeline.fixfilter import FixLimits
 from geosentinel.pipeline.stages import Context, DeviceStates, process, sweep
 from geosentinel.store import Store
@@ -63,7 +62,10 @@ class Submitter(Protocol):
 
 
 class _Ticket:
-    """One request's messages: reports a single outcome once all of them are committed (or one failed)."""
+    """A request of several messages: reports one outcome once all are committed (or one failed).
+
+    A request of one message (nearly all) needs none: its callback is queued with the message itself.
+    """
 
     __slots__ = ("_on_done", "_remaining")
 
@@ -71,21 +73,18 @@ class _Ticket:
         self._remaining = count
         self._on_done: OnDone | None = on_done
 
-    def settle(self, ok: bool) -> None:
+    def __call__(self, outcome: Outcome) -> None:
         if self._on_done is None:
             return
         self._remaining -= 1
-        if not ok or self._remaining == 0:
+        if outcome is not Outcome.STORED or self._remaining == 0:
             on_done, self._on_done = self._on_done, None
-            on_done(Outcome.STORED if ok else Outcome.FAILED)
+            on_done(outcome)
 
 
-@dataclass(slots=True)
-class _Item:
-    device: Device
-    message: DeviceMessage
-    received_at: datetime
-    ticket: _Ticket
+# What a partition queues per message: plain tuples (a slotted dataclass costs ~0.4 µs more to build, a
+# measurable share at tens of thousands of messages per second): (device, message, received at, callback).
+_Item = tuple[Device, DeviceMessage, datetime, OnDone]
 
 
 class Pipeline:
@@ -118,6 +117,7 @@ class Pipeline:
         # Called after a commit that holds alert-opening events (the alert dispatcher's wake-up).
         self.on_alerting: Callable[[], None] | None = None
         self._devices: dict[str, Device] = {}  # by id: every device seen, for the sweep
+        self._partitions: dict[str, int] = {}  # by wearer (or device) id
         self._sweep_interval_s = sweep_interval_s
         self._refresh_interval_s = refresh_interval_s
         self._fences_revision: tuple[int, int] | None = None
@@ -235,11 +235,30 @@ class Pipeline:
         """Queue messages for processing; ``on_done`` gets the outcome once they are committed.
 
         The hot path is synchronous (no coroutine or future per message): devices come from the
-        directory's cache; only a cache miss takes a detour through a task that asks the store.
+        directory's cache; a cache miss waits for the directory's batched lookup (a callback for one
+        message, a task for several).
         """
         received_at = self.clock.now()
+        if len(messages) == 1:  # nearly every request: no intermediate lists
+            message = messages[0]
+            device = self.directory.cached(message.unique_id, received_at)
+            if device is MISS:
+                # No task per request (ten thousand watches connecting at once all miss): a callback on
+                # the directory's batched lookup; callbacks run in the order requests came.
+                self.directory.want(message.unique_id, received_at).add_done_callback(
+                    functools.partial(self._looked_up, message, received_at, on_done, may_refuse)
+                )
+            elif device is None:
+                on_done(Outcome.UNKNOWN_DEVICE)
+            else:
+                queue = self._queues[self._partition(device)]
+                if may_refuse and queue.qsize() >= self._queue_size:
+                    on_done(Outcome.BUSY)  # see _route
+                else:
+                    queue.put_nowait((device, message, received_at, on_done))
+            return
         devices = [self.directory.cached(m.unique_id, received_at) for m in messages]
-        if any(d is MISS for d in devices):
+        if MISS in devices:
             self._spawn(self._look_up_then_enqueue(messages, received_at, on_done, may_refuse))
         else:
             self._route(messages, devices, received_at, on_done, may_refuse)
@@ -252,18 +271,23 @@ class Pipeline:
         now = self.clock.now()
         device = self.directory.cached(unique_id, now)
         if device is MISS:
-            self._spawn(self._look_up_then_answer(unique_id, now, on_done))
+            self.directory.want(unique_id, now).add_done_callback(functools.partial(_recognised, on_done))
         else:
             on_done(Outcome.STORED if device is not None else Outcome.UNKNOWN_DEVICE)
 
-    async def _look_up_then_answer(self, unique_id: str, now: datetime, on_done: OnDone) -> None:
-        try:
-            device = await self.directory.lookup(unique_id, now)
-        except Exception:
-            log.exception("device lookup failed")
+    def _looked_up(
+        self,
+        message: DeviceMessage,
+        received_at: datetime,
+        on_done: OnDone,
+        may_refuse: bool,
+        lookup: asyncio.Future[Device | None],
+    ) -> None:
+        device = _found(lookup)
+        if device is MISS:
             on_done(Outcome.FAILED)
-            return
-        on_done(Outcome.STORED if device is not None else Outcome.UNKNOWN_DEVICE)
+        else:
+            self._route((message,), (device,), received_at, on_done, may_refuse)
 
     def _spawn(self, lookup: Coroutine[Any, Any, None]) -> None:
         # Held in a set: the event loop keeps only weak references to tasks.
@@ -307,13 +331,16 @@ class Pipeline:
         if may_refuse and any(q.qsize() >= self._queue_size for q in queues):
             on_done(Outcome.BUSY)
             return
-        ticket = _Ticket(len(messages), on_done)
+        ticket = _Ticket(len(messages), on_done) if len(messages) > 1 else on_done
         for queue, device, message in zip(queues, known, messages, strict=True):
-            queue.put_nowait(_Item(device, message, received_at, ticket))
+            queue.put_nowait((device, message, received_at, ticket))
 
     def _partition(self, device: Device) -> int:
         key = device.wearer_id or device.id
-        return zlib.crc32(key.encode()) % len(self._queues)
+        partition = self._partitions.get(key)
+        if partition is None:  # a stable hash, computed once per wearer
+            partition = self._partitions[key] = zlib.crc32(key.encode()) % len(self._queues)
+        return partition
 
     async def _work(self, queue: asyncio.Queue[_Item]) -> None:
         # Commits are not awaited here: while the store commits one batch, the next is processed and
@@ -335,15 +362,14 @@ class Pipeline:
             commit.add_done_callback(functools.partial(self._committed, items=items, in_flight=in_flight))
 
     async def _process(self, items: list[_Item]) -> asyncio.Future[None]:
-        await self._states.load([i.device.id for i in items])
+        devices = self._devices
+        for device, _message, _received_at, _on_done in items:
+            devices[device.id] = device
+        await self._states.load([i[0].id for i in items])
         profiles = self.context.profiles
-        unknown = {w for i in items if (w := i.device.wearer_id) is not None and not profiles.known(w)}
+        unknown = {w for i in items if (w := i[0].wearer_id) is not None and not profiles.known(w)}
         await self._load_profiles(unknown)
-        for item in items:
-            self._devices[item.device.id] = item.device
-        result = process(
-            [(i.device, i.message, i.received_at) for i in items], self._states, self._limits, self.context
-        )
+        result = process([i[:3] for i in items], self._states, self._limits, self.context)
         # Optimistic: the next batch of these devices builds on this state before it is committed; if the
         # commit fails, the state is dropped and reloaded from the store (see _committed).
         self._states.apply(result.memories)
@@ -364,10 +390,30 @@ class Pipeline:
         exc = done.exception() if not done.cancelled() else asyncio.CancelledError()
         if exc is not None:
             log.error("commit of %d messages failed", len(items), exc_info=exc)
-            self._states.forget([i.device.id for i in items])
+            self._states.forget([i[0].id for i in items])
         _settle(items, exc)
 
 
+def _found(lookup: asyncio.Future[Device | None]) -> Device | Miss | None:
+    """A finished directory lookup's device, or MISS if it failed (logged)."""
+    if lookup.cancelled():
+        return MISS
+    exc = lookup.exception()
+    if exc is not None:
+        log.error("device lookup failed", exc_info=exc)
+        return MISS
+    return lookup.result()
+
+
+def _recognised(on_done: OnDone, lookup: asyncio.Future[Device | None]) -> None:
+    device = _found(lookup)
+    if device is MISS:
+        on_done(Outcome.FAILED)
+    else:
+        on_done(Outcome.UNKNOWN_DEVICE if device is None else Outcome.STORED)
+
+
 def _settle(items: list[_Item], exc: BaseException | None) -> None:
+    outcome = Outcome.STORED if exc is None else Outcome.FAILED
     for item in items:
-        item.ticket.settle(exc is None)
+        item[3](outcome)

@@ -52,7 +52,7 @@ class TcpLimits:
     idle_timeout_s: float = 600.0
     # Carrier-grade NAT puts many devices behind one address: generous, but bounded.
     max_connections_per_address: int = 5000
-    # Frames awaiting their commit before reading from the connection pauses.
+    # Reads (each one frame or more) awaiting their commit before reading from the connection pauses.
     max_pending_frames: int = 16
 
 
@@ -68,11 +68,24 @@ class GatewayCounters:
     throttled: int = 0
 
 
-@dataclass(slots=True)
 class _Pending:
-    reply: bytes
-    done: bool = False
-    outcome: Outcome = Outcome.STORED
+    """The frames of one read awaiting their commit: their replies (joined, in frame order), the number
+    of sink calls still to answer, and the first outcome that was not STORED."""
+
+    __slots__ = ("connection", "outcome", "remaining", "reply")
+
+    def __init__(self, connection: DeviceConnection, reply: bytes, calls: int) -> None:
+        self.connection = connection
+        self.reply = reply
+        self.remaining = calls
+        self.outcome = Outcome.STORED
+
+    def settle(self, outcome: Outcome) -> None:
+        if outcome is not Outcome.STORED and self.outcome is Outcome.STORED:
+            self.outcome = outcome
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.connection._flush()
 
 
 @dataclass(slots=True)
@@ -87,13 +100,17 @@ class _Registry:
 class DeviceConnection(asyncio.Protocol):
     """One device's TCP connection."""
 
+    # Ten thousand of these per process: no instance dict, and a list for the few reads awaiting their
+    # commit (an empty deque takes ~600 bytes, an empty list 56).
+    __slots__ = ("_address", "_framer", "_gw", "_paused", "_pending", "_transport", "last_seen", "session")
+
     def __init__(self, gateway: TcpGateway) -> None:
         self._gw = gateway
         self._framer = gateway.codec.framer()
         self.session = Session()
         self._transport: asyncio.Transport | None = None
         self._address = ""
-        self._pending: collections.deque[_Pending] = collections.deque()
+        self._pending: list[_Pending] = []  # at most max_pending_frames
         self._paused = False
         self.last_seen = time.monotonic()
 
@@ -121,48 +138,69 @@ class DeviceConnection(asyncio.Protocol):
         unique_id = self.session.unique_id
         if unique_id is not None and registry.by_device.get(unique_id) is self:
             del registry.by_device[unique_id]
+            if self._gw.on_session is not None:
+                self._gw.on_session(unique_id, None)
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = time.monotonic()
+        gw = self._gw
         try:
             frames = self._framer.feed(data)
         except FrameTooLarge as exc:
             self._cut_off(str(exc))
             return
-        if self._framer.skipped > self._gw.limits.max_skipped_bytes:
+        if self._framer.skipped > gw.limits.max_skipped_bytes:
             self._cut_off(f"{self._framer.skipped} bytes of garbage")
             return
-        for frame in frames:
-            self._handle(frame)
-            if self._transport is None:
-                return
-        if self._gw.sink.saturated():
+        if frames:
+            self._handle(frames)
+        if self._transport is not None and gw.sink.saturated():
             # Most frames of these protocols are never acknowledged, so a device would not resend what
             # we dropped: keep what was read, and stop reading until the pipeline has room.
-            self._gw.throttle(self)
+            gw.throttle(self)
 
     # frames -----------------------------------------------------------------------------------------
-    def _handle(self, frame: bytes) -> None:
+    def _handle(self, frames: list[bytes]) -> None:
+        """Decode the frames of one read and hand them to the sink in one call (usually one frame: a
+        device sends one at a time; a burst after a reconnection comes in one read)."""
         gw = self._gw
-        gw.counters.frames += 1
-        try:
-            result = gw.codec.decode(frame, self.session, gw.clock.now())
-        except DecodeError as exc:
-            gw.counters.decode_errors += 1
-            log.debug("%s: undecodable frame from %s: %s", gw.codec.spec.name, self._address, exc)
+        gw.counters.frames += len(frames)
+        decode = gw.codec.decode
+        now = gw.clock.now()
+        messages: list[DeviceMessage] = []
+        replies: list[bytes] = []
+        silent: list[str] = []  # devices of frames without messages: only their registration is checked
+        for frame in frames:
+            try:
+                result = decode(frame, self.session, now)
+            except DecodeError as exc:
+                gw.counters.decode_errors += 1
+                log.debug("%s: undecodable frame from %s: %s", gw.codec.spec.name, self._address, exc)
+                continue
+            if result.session is not None or self.session.unique_id is None:
+                self._adopt(result)
+            device_id = result.device_id or self.session.unique_id
+            if device_id is None:
+                continue  # before login: nothing to attribute the frame to (GT06 devices then log in)
+            replies.append(result.reply)
+            if result.messages:
+                messages += result.messages
+            elif device_id not in silent:
+                silent.append(device_id)
+        if not replies:
             return
-        self._adopt(result)
-        device_id = result.device_id or self.session.unique_id
-        if device_id is None:
-            return  # before login: nothing to attribute the frame to (GT06 devices then log in)
-        pending = _Pending(result.reply)
+        if messages and silent:  # a device whose messages are enqueued is checked by the enqueue itself
+            ids = {m.unique_id for m in messages}
+            silent = [d for d in silent if d not in ids]
+        pending = _Pending(
+            self, replies[0] if len(replies) == 1 else b"".join(replies), len(silent) + bool(messages)
+        )
         self._pending.append(pending)
-        callback = self._callback(pending)
-        if result.messages:
-            gw.sink.enqueue(result.messages, callback, may_refuse=False)
-        else:
-            gw.sink.recognise(device_id, callback)
+        if messages:
+            gw.sink.enqueue(messages, pending.settle, may_refuse=False)
+        for device_id in silent:
+            gw.sink.recognise(device_id, pending.settle)
         if len(self._pending) >= gw.limits.max_pending_frames and self._transport is not None:
             self._paused = True
             self._transport.pause_reading()
@@ -176,19 +214,13 @@ class DeviceConnection(asyncio.Protocol):
         self.session = new
         if new.unique_id is not None:
             self._gw.registry.by_device[new.unique_id] = self
-
-    def _callback(self, pending: _Pending) -> OnOutcome:
-        def done(outcome: Outcome) -> None:
-            pending.done = True
-            pending.outcome = outcome
-            self._flush()
-
-        return done
+            if self._gw.on_session is not None:
+                self._gw.on_session(new.unique_id, new)
 
     def _flush(self) -> None:
-        # Replies leave in frame order: a later frame committed first waits for the earlier ones.
-        while self._pending and self._pending[0].done:
-            pending = self._pending.popleft()
+        # Replies leave in frame order: a later read committed first waits for the earlier ones.
+        while self._pending and self._pending[0].remaining == 0:
+            pending = self._pending.pop(0)
             if self._transport is None:
                 continue
             if pending.outcome is Outcome.STORED:
@@ -255,10 +287,16 @@ class TcpGateway:
         self._sweeper: asyncio.Task[None] | None = None
         self._throttled: set[DeviceConnection] = set()
         self._resumer: asyncio.Task[None] | None = None
+        # Told when a device's connection is registered (with its session) or gone (None): a gateway
+        # worker mirrors its connections in the core process, which sends the commands.
+        self.on_session: Callable[[str, Session | None], None] | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        """Listen on ``host:port``; ``reuse_port`` lets several gateway workers share the port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: DeviceConnection(self), host, port, backlog=4096)
+        self._server = await loop.create_server(
+            lambda: DeviceConnection(self), host, port, backlog=4096, reuse_port=reuse_port
+        )
         self._sweeper = asyncio.create_task(self._sweep_idle())
 
     @property
