@@ -19,3 +19,13 @@ def test_migrated_database_matches_the_declared_schema(store: SqlStore) -> None:
 
 def test_every_declared_table_exists(store: SqlStore) -> None:
     assert set(schema.metadata.tables) <= set(sa.inspect(store.engine).get_table_names())
+
+
+def test_head_names_the_newest_migration() -> None:
+    """``migrate.HEAD`` lets an up-to-date database skip Alembic; a stale one makes every open run it."""
+    from alembic.script import ScriptDirectory
+
+    from geosentinel.store import migrate
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())  # type: ignore[arg-type]
+    assert script.get_current_head() == migrate.HEAD
