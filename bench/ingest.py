@@ -23,11 +23,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from geosentinel.model import Device, DeviceMessage, Reading
+from geosentinel.model import Device, DeviceMessage, Reading, Region
 from geosentinel.store import open_store
 from geosentinel.store.base import IngestBatch
 from geosentinel.store.ingest import READING_COLUMNS, reading_row
 from geosentinel.store.postgres import engine_url
+from geosentinel.store.regions import region_url
 from geosentinel.testing import ServiceProcess, add_devices, fresh_postgres_database, provision
 
 ID_BASE = 500_000_000_000_000
@@ -124,6 +125,7 @@ def raw_run(backend: str, folder: Path, readings: int, chunk: int) -> float:
     store.close()
     assert device is not None
     rows = [reading_row(r) for r in sample_readings(readings, device)]  # conversion not timed
+    db = region_url(db, Region.EU)  # the readings live in the organisation's region store
     mark = "?" if backend == "sqlite" else "%s"
     marks = ", ".join([mark] * len(READING_COLUMNS))
     sql = f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) VALUES ({marks})"

@@ -22,7 +22,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 .venv/bin/python bench/geofence.py --fences 100000 --fixes 200000 --runs "$((RUNS + 2))" --out var/bench/geofence.json
 # Detection scored over simulated wearer-days (40 wearers x 5 days), through the real pipeline and store.
 # Seed 2: the geofence margin was chosen on seed 1, so this run is held out from that choice.
-rm -f var/bench/days.db var/bench/days.db-wal var/bench/days.db-shm
+rm -f var/bench/days*.db var/bench/days*.db-wal var/bench/days*.db-shm
 .venv/bin/geosentinel simulate-days --db "sqlite:///var/bench/days.db?synchronous=normal" \
   --truth var/bench/days-truth.jsonl --wearers 40 --days 5 --seed 2 --report var/bench/detection.json
 .venv/bin/python bench/falls.py --out var/bench/falls.json

@@ -22,7 +22,9 @@ import sqlalchemy as sa
 
 from geosentinel.auth import hash_password, new_token
 from geosentinel.model import Locale, Region, Role
-from geosentinel.store import open_store
+from geosentinel.store import Store, open_store
+from geosentinel.store.regional import RegionalStore
+from geosentinel.store.sql import SqlStore
 
 TEST_PASSWORD = "Correct-Horse-9"  # noqa: S105 (throwaway accounts in throwaway databases)
 
@@ -43,6 +45,14 @@ def fresh_postgres_database(admin_url: str) -> str:
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
+def backend_of(store: Store, region: Region = Region.EU) -> SqlStore:
+    """The backend store of one region behind the routing store (for tests that look at raw tables)."""
+    assert isinstance(store, RegionalStore)
+    backend = store.region_store(region)
+    assert isinstance(backend, SqlStore)
+    return backend
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
     db_url: str
@@ -52,15 +62,24 @@ class Tenant:
     token: str
 
 
-def provision(db_url: str, org: str, unique_id: str, email: str) -> Tenant:
+def provision(
+    db_url: str,
+    org: str,
+    unique_id: str,
+    email: str,
+    region: Region = Region.EU,
+    timezone: str = "Europe/Paris",
+    wearer_name: str = "Jeanne Test",
+) -> Tenant:
     """An organisation with an admin (and a bearer token), one wearer and one OsmAnd device."""
     store = open_store(db_url)
     try:
-        o = store.create_org(org, Region.EU, "Europe/Paris", Locale.FR)
+        locale = Locale.ZH if region is Region.CN else Locale.FR
+        o = store.create_org(org, region, timezone, locale)
         user = store.create_user(o.id, email, hash_password(TEST_PASSWORD), Role.ADMIN, "Admin")
         token, digest = new_token()
         store.create_token(user.id, digest, "test")
-        wearer = store.create_wearer(o.id, "Jeanne Test")
+        wearer = store.create_wearer(o.id, wearer_name)
         device = store.create_device(o.id, wearer.id, unique_id, "osmand")
     finally:
         store.close()

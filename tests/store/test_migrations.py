@@ -6,19 +6,19 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from geosentinel.store import schema
-from geosentinel.store.sql import SqlStore
+from geosentinel.store import Store, schema
+from geosentinel.testing import backend_of
 
 
-def test_migrated_database_matches_the_declared_schema(store: SqlStore) -> None:
-    with store.engine.connect() as connection:
+def test_migrated_database_matches_the_declared_schema(store: Store) -> None:
+    with backend_of(store).engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, schema.metadata)
     assert differences == []
 
 
-def test_every_declared_table_exists(store: SqlStore) -> None:
-    assert set(schema.metadata.tables) <= set(sa.inspect(store.engine).get_table_names())
+def test_every_declared_table_exists(store: Store) -> None:
+    assert set(schema.metadata.tables) <= set(sa.inspect(backend_of(store).engine).get_table_names())
 
 
 def test_head_names_the_newest_migration() -> None:

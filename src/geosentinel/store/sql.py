@@ -98,8 +98,10 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
         return rows[0] if rows else None
 
     # Organisations and users ---------------------------------------------------------------------
-    def create_org(self, name: str, region: Region, timezone: str, locale: Locale) -> Organisation:
-        org = Organisation(_new_id(), name, region, timezone, locale)
+    def create_org(
+        self, name: str, region: Region, timezone: str, locale: Locale, org_id: str | None = None
+    ) -> Organisation:
+        org = Organisation(org_id or _new_id(), name, region, timezone, locale)
         values: dict[str, Any] = {"id": org.id, "name": name, "region": region.value, "timezone": timezone}
         values |= {"locale": locale.value, "created_us": _now_us()}
         self._write(lambda c: c.execute(schema.organisations.insert().values(**values)))
@@ -126,6 +128,10 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
         values |= {"role": role.value, "display_name": display_name, "created_us": _now_us()}
         self._write(lambda c: c.execute(schema.users.insert().values(**values)))
         return user
+
+    def user(self, user_id: str) -> User | None:
+        row = self._read_one(sa.select(schema.users).where(schema.users.c.id == user_id))
+        return None if row is None else _user(row)
 
     def user_by_email(self, email: str) -> tuple[User, str] | None:
         row = self._read_one(sa.select(schema.users).where(schema.users.c.email == email.lower()))
@@ -226,6 +232,11 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
         d = schema.devices
         rows = self._read(_scoped(sa.select(d), d, scope).where(d.c.id == device_id))
         return _device(rows[0]) if rows else None
+
+    def device_org(self, device_id: str) -> str | None:
+        d = schema.devices
+        row = self._read_one(sa.select(d.c.org_id).where(d.c.id == device_id))
+        return None if row is None else str(row.org_id)
 
     def device_state(self, device_id: str) -> DeviceState | None:
         return self.device_states([device_id]).get(device_id)
