@@ -6,7 +6,6 @@ import json
 import math
 import random
 import struct
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -362,15 +361,14 @@ def test_framer_false_start_waiting_for_bytes_does_not_hold_a_good_frame() -> No
     assert framer.skipped == 8
 
 
-def test_framer_is_linear_on_a_big_read_with_many_gaps() -> None:
-    # 20,000 frames each behind a garbage gap in one 1 MB read: a rescan per gap would take minutes.
+def test_framer_keeps_every_frame_of_a_big_read_with_many_gaps() -> None:
+    # 20,000 frames each behind a garbage gap in one 1 MB read (a rescan per gap would take minutes: the
+    # suite's timeout catches that; the framer's speed is measured by `make bench`, the TCP load).
     frame = GOOD_FRAMES[5]
     stream = (b"\x00\x01\x02" + frame) * 20_000
-    started = time.perf_counter()
     framer = Gt06Framer()
     assert framer.feed(stream) == [frame] * 20_000
     assert framer.skipped == 60_000
-    assert time.perf_counter() - started < 20
 
 
 def test_framer_finds_a_minimal_frame_swallowed_by_garbage() -> None:

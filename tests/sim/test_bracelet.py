@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
@@ -472,9 +471,8 @@ def test_vitals_steps_and_the_charger() -> None:
             assert walked - 1 <= after.steps - before.steps <= walked + 200  # plus a little pottering
 
 
-def test_a_wearer_day_simulates_well_under_a_second() -> None:
+def test_a_whole_day_reports_every_thirty_seconds() -> None:
+    # How fast a day simulates is measured by `make bench` (simulate-days), not here.
     bracelet = Bracelet(UID, StreetGraph.load("marseille"), random.Random(18), MORNING)
-    started = time.process_time()
     reports, _ = run(bracelet, hours=24, step_s=3600.0)
     assert len(reports) >= 2880 - 1
-    assert time.process_time() - started < 1.0  # some 0.2 s on a laptop core

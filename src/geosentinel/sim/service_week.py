@@ -33,6 +33,15 @@ class ServiceWeek:
     caregiver_changes: int
 
 
+@dataclass(frozen=True, slots=True)
+class _People:
+    """Who answers in the simulation: the organisation's dispatcher and its caregivers."""
+
+    scope: Scope
+    dispatcher: AlertDispatcher
+    caregivers: Caregivers
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.handed = 0
@@ -65,28 +74,22 @@ async def run_service_week(
     progress: Callable[[float], None] | None = None,
 ) -> ServiceWeek:
     recorder = _Recorder()
-    parts: dict[str, object] = {}
+    people: list[_People] = []  # set once the simulation has made its organisation
 
     async def on_start(org_id: str, clock: SteppedClock) -> None:
         own = await asyncio.to_thread(_contacts, store, org_id, clock.now())
-        parts["scope"] = Scope(org_id)
-        parts["dispatcher"] = AlertDispatcher(
-            store, clock, DispatchSettings("https://demo.invalid", None), recorder
-        )
-        parts["caregivers"] = Caregivers(store, Scope(org_id), ZoneInfo(TIMEZONE), seed, own)
+        dispatcher = AlertDispatcher(store, clock, DispatchSettings("https://demo.invalid", None), recorder)
+        caregivers = Caregivers(store, Scope(org_id), ZoneInfo(TIMEZONE), seed, own)
+        people.append(_People(Scope(org_id), dispatcher, caregivers))
 
     async def on_step(now: datetime) -> None:
-        dispatcher = parts["dispatcher"]
-        caregivers = parts["caregivers"]
-        assert isinstance(dispatcher, AlertDispatcher) and isinstance(caregivers, Caregivers)
-        await dispatcher.escalate_due()
-        await dispatcher.send_due()
-        await dispatcher.drain()
-        await asyncio.to_thread(caregivers.step, now)
+        await people[0].dispatcher.escalate_due()
+        await people[0].dispatcher.send_due()
+        await people[0].dispatcher.drain()
+        await asyncio.to_thread(people[0].caregivers.step, now)
 
     result = await run_days(store, wearers, days, seed, progress=progress, on_start=on_start, on_step=on_step)
-    scope, caregivers = parts["scope"], parts["caregivers"]
-    assert isinstance(scope, Scope) and isinstance(caregivers, Caregivers)
+    scope, caregivers = people[0].scope, people[0].caregivers
     facts = await asyncio.to_thread(store.alert_facts, scope, result.start, result.end)
     report = service_levels.report(facts, result.start, result.end, result.end, ZoneInfo(TIMEZONE))
     return ServiceWeek(result, report, recorder.handed, caregivers.changes)
