@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 
 from geosentinel import __version__
 from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings, warm_channels
+from geosentinel.alerts.feed import AlertFeed
 from geosentinel.api import errors
 from geosentinel.api.deps import refuse_nul
 from geosentinel.api.routes import (
@@ -29,18 +30,22 @@ from geosentinel.api.routes import (
     events,
     geofences,
     health,
+    organisation,
     policies,
     privacy,
     reports,
     session,
+    stream,
     tokens,
     wearers,
 )
 from geosentinel.clock import Clock, SystemClock
 from geosentinel.falls.scorer import shipped_scorer
 from geosentinel.gctuning import freeze_long_lived
+from geosentinel.live import Hub
 from geosentinel.maintenance import purge_daily
 from geosentinel.notify.ack_links import AckSigner
+from geosentinel.pipeline.announcer import Announcer
 from geosentinel.pipeline.runner import Pipeline
 from geosentinel.protocols import stream_codec
 from geosentinel.store import Store, open_store
@@ -87,6 +92,8 @@ def create_api(
     pipeline: Pipeline | None = None,
     dispatcher: AlertDispatcher | None = None,
     signer: AckSigner | None = None,
+    live: Hub | None = None,
+    alert_feed: AlertFeed | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="GeoSentinel",
@@ -97,10 +104,13 @@ def create_api(
     app.state.pipeline = pipeline
     app.state.dispatcher = dispatcher
     app.state.ack_signer = signer
+    # The event streams' hub, and how the alert routes announce their changes to it.
+    app.state.live = live if live is not None else Hub()
+    app.state.alert_feed = alert_feed if alert_feed is not None else AlertFeed(app.state.live, store)
     errors.install(app)
     checked = [Depends(refuse_nul)]
     for module in (alerts, wearers, devices, events, geofences, contacts, policies, reports, audit, session,
-                   tokens, privacy):  # fmt: skip
+                   tokens, organisation, privacy, stream):  # fmt: skip
         app.include_router(module.router, prefix="/api/v1", dependencies=checked)
     app.include_router(contacts.wearer_router, prefix="/api/v1", dependencies=checked)
     app.include_router(ack.router, dependencies=checked)
@@ -200,6 +210,14 @@ async def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float =
         await asyncio.sleep(0.05)
 
 
+def live_feed(store: Store, pipeline: Pipeline) -> tuple[Hub, AlertFeed]:
+    """The event streams' hub, told of every commit of the pipeline (and of alert changes by the API)."""
+    live = Hub()
+    alert_feed = AlertFeed(live, store)
+    pipeline.on_committed = Announcer(live, alert_feed).committed
+    return live, alert_feed
+
+
 async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
     """Run the API and the device gateways until cancelled or interrupted."""
     store = await asyncio.to_thread(open_store, settings.db_url)
@@ -215,9 +233,10 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
     public_url = settings.public_url or f"http://{settings.host}:{settings.http_port}"
     dispatcher = AlertDispatcher(store, clock, DispatchSettings(public_url, signer, settings.retry_delays_s))
     pipeline.on_alerting = dispatcher.wake
+    live, alert_feed = live_feed(store, pipeline)
     dispatch_task = asyncio.create_task(dispatcher.run(), name="alert-dispatch")
     purge_task = asyncio.create_task(purge_daily(store, clock), name="retention")
-    api_app = create_api(store, pipeline, dispatcher, signer)
+    api_app = create_api(store, pipeline, dispatcher, signer, live, alert_feed)
     api = _server(api_app, settings.host, settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -243,6 +262,7 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
             if ready is not None:
                 ready.set()
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            live.close()  # open event streams would hold up the API's graceful shutdown
             api.should_exit = True
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -252,6 +272,7 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
         dispatch_task.cancel()
         purge_task.cancel()
         await asyncio.gather(dispatch_task, purge_task, return_exceptions=True)
+        await alert_feed.close()
         await dispatcher.close()
         await pipeline.stop()
         await asyncio.to_thread(store.close)

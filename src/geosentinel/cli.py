@@ -281,6 +281,35 @@ def wearer_settings(
     typer.echo(json.dumps({"timezone": timezone, "settings": settings, "overrides": overrides}, indent=2))
 
 
+@wearer_app.command("erase")
+def wearer_erase(
+    org: OrgName,
+    wearer: Annotated[str, typer.Option(help="Wearer id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Erase a wearer and everything about them and their devices, for good (right to erasure).
+
+    A running service forgets the devices within 30 s; the API's DELETE /api/v1/wearers/{id} does at once.
+    """
+    store = _store(db)
+    try:
+        scope = Scope(_org_id(store, org))
+        found = store.wearer(scope, wearer)
+        if found is None:
+            raise _fail(f"no wearer {wearer} in {org!r}")
+        if not yes:
+            typer.confirm(f"erase {found.name} ({wearer}) and all their data for good?", abort=True)
+        actor = f"cli:{os.environ.get('USER') or 'unknown'}"
+        deleted = store.erase_wearer(scope, wearer, actor, datetime.now(UTC))
+    finally:
+        store.close()
+    if deleted is None:
+        raise _fail(f"no wearer {wearer} in {org!r}")
+    summary = ", ".join(f"{table} {count}" for table, count in sorted(deleted.items()) if count)
+    typer.echo(f"erased: {summary}")
+
+
 @device_app.command("add")
 def device_add(
     org: OrgName,
@@ -526,6 +555,7 @@ def simulate_days(
             raise _fail(f"{db} already holds the organisation {ORG_NAME!r}: use a fresh database")
         with Progress(transient=True) as progress:
             task = progress.add_task(f"{wearers} wearers x {days:g} days", total=1.0)
+
             def advance(done: float) -> None:
                 progress.update(task, completed=done)
 

@@ -36,6 +36,11 @@ ESCALATION_STEPS = Counter(
 NOTIFICATIONS = Counter(
     "geosentinel_notification_tries", "Notification delivery tries, by result", ["result"]
 )  # delivered, retrying (failed, will try again), failed (given up)
+LIVE_SUBSCRIBERS = Gauge("geosentinel_live_subscribers", "Open event streams (GET /api/v1/stream)")
+LIVE_DROPPED = Counter(
+    "geosentinel_live_dropped", "Event streams ended because their client read too slowly (queue full)"
+)
+LIVE_EVENTS = Counter("geosentinel_live_events", "Events published to the event streams, by name", ["name"])
 
 
 def committed(readings: int, event_kinds: Iterable[str], seconds: float) -> None:
@@ -51,6 +56,18 @@ def notification_tried(result: str) -> None:
 
 def escalation_step() -> None:
     ESCALATION_STEPS.inc()
+
+
+def live_subscribers(change: int) -> None:
+    LIVE_SUBSCRIBERS.inc(change)
+
+
+def live_dropped() -> None:
+    LIVE_DROPPED.inc()
+
+
+def live_event(name: str) -> None:
+    LIVE_EVENTS.labels(name).inc()
 
 
 def exposition() -> bytes:

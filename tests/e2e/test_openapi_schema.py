@@ -14,12 +14,16 @@ pytestmark = pytest.mark.e2e
 # Derandomized so that CI runs the same cases every time; runs during development with random seeds found
 # (and the code now refuses) timestamps and offsets beyond what the store holds and 65-bit integers.
 EXAMPLES_PER_OPERATION = 12
+# The event stream is an endless response: a generated request would wait on it for ever. Its answers are
+# checked directly (tests/e2e/test_live_updates.py); the isolation walk reads it for a moment.
+ENDLESS = {("GET", "/api/v1/stream")}
 
 
 def test_no_server_error_and_answers_match_the_schema(service: ServiceProcess, tenant: Tenant) -> None:
     schema = schemathesis.openapi.from_url(f"{service.api}/openapi.json")
     headers = {"Authorization": f"Bearer {tenant.token}"}
     operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [op for op in operations if (op.method.upper(), op.path) not in ENDLESS]
     assert len(operations) >= 40
 
     for operation in operations:

@@ -74,6 +74,11 @@ async def get_caller(
     return Caller(user, Scope(user.org_id, wearer_ids), csrf)
 
 
+async def caller_again(request: Request, store: Store) -> Caller:
+    """The request's caller, checked again now (a long-lived stream must end with its token or session)."""
+    return await get_caller(request, store, await _bearer(request), await _cookie(request))
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 

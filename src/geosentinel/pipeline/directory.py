@@ -6,12 +6,16 @@ refreshed in the background when they are due (the stale answer is used meanwhil
 ``max_stale``), so a busy gateway never stalls on its own cache expiring. Unknown ids are cached
 negatively for a short while, so a misconfigured or hostile sender hammering the gateway costs a
 dictionary lookup, not a query per frame.
+
+Devices of an erased wearer are forgotten at once (:meth:`DeviceDirectory.forget`): their unique ids are
+unknown from then on, even to a lookup that was already under way when the erasure began.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from geosentinel.model import Device
@@ -43,6 +47,8 @@ class DeviceDirectory:
         self._cache: dict[str, tuple[Device | None, datetime, datetime]] = {}
         self._wanted: dict[str, asyncio.Future[Device | None]] = {}
         self._fetcher: asyncio.Task[None] | None = None
+        # Ids of devices whose wearer was erased: ids are never reused, so this only grows with erasures.
+        self._erased: set[str] = set()
 
     def cached(self, unique_id: str, now: datetime) -> Device | Miss | None:
         """The cached answer, or :data:`MISS` when only the store can tell (no I/O here)."""
@@ -57,6 +63,20 @@ class DeviceDirectory:
         elif now >= due:
             return MISS
         return device
+
+    def forget(self, devices: Iterable[Device]) -> None:
+        """Treat these devices as unknown from now on (their wearer is being erased)."""
+        for device in devices:
+            self._erased.add(device.id)
+            self._cache.pop(device.unique_id, None)
+
+    def erased(self, device_id: str) -> bool:
+        """Whether the device was forgotten (a message already routed to it must not be stored)."""
+        return device_id in self._erased
+
+    def drop(self, unique_id: str) -> None:
+        """Forget the cached answer for ``unique_id``: the next lookup asks the store."""
+        self._cache.pop(unique_id, None)
 
     async def lookup(self, unique_id: str, now: datetime) -> Device | None:
         """The device registered under ``unique_id`` and linked to a wearer, or ``None``."""
@@ -91,8 +111,10 @@ class DeviceDirectory:
                 continue
             for unique_id, future in batch.items():
                 device = found.get(unique_id)
-                if device is not None and device.wearer_id is None:
-                    device = None  # a device in stock belongs to nobody: nothing to attach its data to
+                if device is not None and (device.wearer_id is None or device.id in self._erased):
+                    # A device in stock belongs to nobody: nothing to attach its data to. An erased one
+                    # may still be found by a query that ran before the erasure committed.
+                    device = None
                 due = now + (self._ttl if device else self._negative_ttl)
                 self._cache[unique_id] = (device, due, due + (self._max_stale if device else timedelta(0)))
                 if not future.done():

@@ -5,6 +5,9 @@ messages of one wearer are processed in order by one worker, and the same routin
 partitions over several processes. A worker takes everything queued on its partition, runs the stages,
 commits the result in one store transaction and only then reports each request's outcome to its
 transport: a device is acknowledged only for what is durably stored.
+
+When a wearer is erased, the pipeline forgets their devices first (:meth:`Pipeline.forget_wearer`): from
+then on their messages are unknown devices', and nothing remembered about them is written again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import functools
 import itertools
 import logging
 import zlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol
@@ -28,7 +31,7 @@ from geosentinel.detect.fences import FenceIndex
 from geosentinel.model import Device, DeviceMessage
 from geosentinel.pipeline.directory import MISS, DeviceDirectory, Miss
 from geosentinel.pipeline.fixfilter import FixLimits
-from geosentinel.pipeline.stages import Context, DeviceStates, process, sweep
+from geosentinel.pipeline.stages import Context, DeviceStates, StageResult, process, sweep
 from geosentinel.store import Store
 from geosentinel.store.base import IngestBatch
 
@@ -116,12 +119,17 @@ class Pipeline:
         self.context = Context(fall_scorer=fall_scorer)
         # Called after a commit that holds alert-opening events (the alert dispatcher's wake-up).
         self.on_alerting: Callable[[], None] | None = None
+        # Called with what a commit stored, once it succeeded (the live streams' announcer; no I/O).
+        self.on_committed: Callable[[StageResult], None] | None = None
         self._devices: dict[str, Device] = {}  # by id: every device seen, for the sweep
         self._partitions: dict[str, int] = {}  # by wearer (or device) id
         self._sweep_interval_s = sweep_interval_s
         self._refresh_interval_s = refresh_interval_s
         self._fences_revision: tuple[int, int] | None = None
         self._listening_since: datetime | None = None
+        self._commits: set[asyncio.Future[None]] = set()  # store writes not yet done (see forget_wearer)
+        # Erased wearers (ids are never reused): a message of a device still known as theirs is unknown.
+        self._erased_wearers: set[str] = set()
 
     async def prepare(self) -> None:
         """Load what detection needs before the first message: fences, and every known device's state
@@ -163,10 +171,45 @@ class Pipeline:
             except Exception:
                 log.exception("refreshing geofences or detection settings failed")
 
+    async def forget_wearer(self, wearer_id: str, devices: Sequence[Device]) -> None:
+        """Forget an erased wearer's devices; call it before the store erases them.
+
+        Their messages are unknown devices' from now on (even those already queued), their detector state
+        and the wearer's profile are dropped, and this returns once every store write that may still hold
+        their data is done: what it wrote is erased with the rest, and nothing of theirs is written after.
+        """
+        self.directory.forget(devices)
+        self._forget({wearer_id}, {d.id for d in devices})
+        pending = list(self._commits)
+        if pending:
+            await asyncio.wait(pending)
+
+    def _forget(self, wearer_ids: Collection[str], device_ids: Collection[str] = ()) -> None:
+        """Drop what is remembered about these erased wearers and devices (the devices the pipeline knows as
+        the wearers' included): detector state, profiles, partitions."""
+        self._erased_wearers.update(wearer_ids)
+        gone = {i for i, d in self._devices.items() if d.id in device_ids or d.wearer_id in wearer_ids}
+        for device_id in gone:
+            device = self._devices.pop(device_id)
+            self.directory.drop(device.unique_id)  # looked up afresh: the store has no such device now
+            self._partitions.pop(device_id, None)
+        self._states.forget([*gone, *device_ids])
+        self.context.profiles.forget(wearer_ids)
+        for wearer_id in wearer_ids:
+            self._partitions.pop(wearer_id, None)
+
+    def _track(self, commit: asyncio.Future[None]) -> None:
+        self._commits.add(commit)
+        commit.add_done_callback(self._commits.discard)
+
     async def _load_profiles(self, wearer_ids: set[str]) -> None:
         if not wearer_ids:
             return
         found = await asyncio.to_thread(self.store.detection_settings, sorted(wearer_ids))
+        vanished = wearer_ids - found.keys()
+        if vanished:  # erased behind the API's back (the CLI): forget them as the API would have
+            log.info("%d wearers no longer exist: forgetting their devices", len(vanished))
+            self._forget(vanished)
         profiles: dict[str, WearerProfile] = {}
         for wearer_id, (timezone, settings) in found.items():
             try:
@@ -198,12 +241,15 @@ class Pipeline:
             return
         self._states.apply(result.memories)
         batch = IngestBatch((), result.events, result.states, alert_kinds=OPENS_ALERT)
+        commit = asyncio.ensure_future(self.store.ingest(batch))
+        self._track(commit)
         try:
-            await self.store.ingest(batch)
+            await commit
         except Exception:
             log.exception("committing the sweep's findings failed")
             self._states.forget(list(result.memories))
             return
+        self._announce(result)
         if self.on_alerting is not None and any(e.kind in OPENS_ALERT for e in result.events):
             self.on_alerting()
 
@@ -362,6 +408,9 @@ class Pipeline:
             commit.add_done_callback(functools.partial(self._committed, items=items, in_flight=in_flight))
 
     async def _process(self, items: list[_Item]) -> asyncio.Future[None]:
+        """Run the stages over ``items`` and start their commit. Items of devices forgotten meanwhile are
+        answered as unknown and removed from ``items`` (in place: the caller settles what is left)."""
+        self._drop_forgotten(items)
         devices = self._devices
         for device, _message, _received_at, _on_done in items:
             devices[device.id] = device
@@ -369,15 +418,47 @@ class Pipeline:
         profiles = self.context.profiles
         unknown = {w for i in items if (w := i[0].wearer_id) is not None and not profiles.known(w)}
         await self._load_profiles(unknown)
+        # Again after the awaits: a wearer erased meanwhile must not get a single row written again.
+        self._drop_forgotten(items)
+        if not items:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         result = process([i[:3] for i in items], self._states, self._limits, self.context)
         # Optimistic: the next batch of these devices builds on this state before it is committed; if the
         # commit fails, the state is dropped and reloaded from the store (see _committed).
         self._states.apply(result.memories)
         batch = IngestBatch(result.readings, result.events, result.states, alert_kinds=OPENS_ALERT)
         commit = asyncio.ensure_future(self.store.ingest(batch))
+        self._track(commit)
         if self.on_alerting is not None and any(e.kind in OPENS_ALERT for e in result.events):
             commit.add_done_callback(self._alerting_committed)
+        if self.on_committed is not None:
+            commit.add_done_callback(functools.partial(self._announce, result))
         return commit
+
+    def _announce(self, result: StageResult, done: asyncio.Future[None] | None = None) -> None:
+        if done is not None and (done.cancelled() or done.exception() is not None):
+            return  # never announce what was not stored
+        if self.on_committed is not None:
+            try:
+                self.on_committed(result)
+            except Exception:  # the live streams must never cost a batch its acknowledgement
+                log.exception("announcing a commit to the live streams failed")
+
+    def _drop_forgotten(self, items: list[_Item]) -> None:
+        """Answer items of erased wearers' devices as unknown, and take them out of ``items``."""
+        erased, directory = self._erased_wearers, self.directory
+        if not erased:  # the hot path: no wearer erased since the start
+            return
+        kept: list[_Item] = []
+        for item in items:
+            device = item[0]
+            if device.wearer_id in erased or directory.erased(device.id):
+                item[3](Outcome.UNKNOWN_DEVICE)
+            else:
+                kept.append(item)
+        items[:] = kept
 
     def _alerting_committed(self, done: asyncio.Future[None]) -> None:
         if not done.cancelled() and done.exception() is None and self.on_alerting is not None:

@@ -124,6 +124,11 @@ class Profiles:
     def update(self, profiles: dict[str, WearerProfile]) -> None:
         self._profiles.update(profiles)
 
+    def forget(self, wearer_ids: Iterable[str]) -> None:
+        """Drop erased wearers' profiles (and stop refreshing them)."""
+        for wearer_id in wearer_ids:
+            self._profiles.pop(wearer_id, None)
+
 
 @dataclass(slots=True)
 class Context:

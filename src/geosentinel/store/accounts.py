@@ -51,8 +51,9 @@ class AccountStore:
 
     # Logins ------------------------------------------------------------------------------------------
     def login_state(self, email: str) -> LoginState | None:
+        """How a login with this e-mail stands (None: no such account, or a disabled one)."""
         u = schema.users
-        row = self._read_one(sa.select(u).where(u.c.email == email.lower()))
+        row = self._read_one(sa.select(u).where(u.c.email == email.lower(), u.c.disabled_us.is_(None)))
         if row is None:
             return None
         locked = None if row.locked_until_us is None else from_us(int(row.locked_until_us))
@@ -100,6 +101,7 @@ class AccountStore:
             sa.select(u, s.c.csrf_token)
             .join(s, s.c.user_id == u.c.id)
             .where(s.c.session_hash == session_hash, s.c.revoked_us.is_(None), s.c.expires_us > to_us(now))
+            .where(u.c.disabled_us.is_(None))
         )
         return None if row is None else (_user(row), str(row.csrf_token))
 
@@ -124,13 +126,14 @@ class AccountStore:
         row = self._read_one(
             sa.select(u, t.c.scopes)
             .join(t, t.c.user_id == u.c.id)
-            .where(t.c.token_hash == token_hash, t.c.revoked_us.is_(None))
+            .where(t.c.token_hash == token_hash, t.c.revoked_us.is_(None), u.c.disabled_us.is_(None))
         )
         return None if row is None else (_user(row), frozenset(str(row.scopes).split(",")))
 
-    def tokens_of(self, user_id: str) -> list[TokenRecord]:
+    def tokens_of(self, user_id: str, limit: int | None = None, offset: int = 0) -> list[TokenRecord]:
         t = schema.tokens
-        rows = self._read(sa.select(t).where(t.c.user_id == user_id).order_by(t.c.created_us, t.c.id))
+        query = sa.select(t).where(t.c.user_id == user_id).order_by(t.c.created_us, t.c.id)
+        rows = self._read(query.limit(limit).offset(offset))
         return [
             TokenRecord(str(r.id), str(r.label), tuple(str(r.scopes).split(",")), from_us(int(r.created_us)),
                         None if r.revoked_us is None else from_us(int(r.revoked_us)))

@@ -131,9 +131,10 @@ class AlertCareStore:
         self._write(lambda c: c.execute(schema.contacts.insert().values(**values)))
         return contact
 
-    def contacts(self, scope: Scope) -> list[Contact]:
+    def contacts(self, scope: Scope, limit: int | None = None, offset: int = 0) -> list[Contact]:
         c = schema.contacts
-        rows = self._read(sa.select(c).where(c.c.org_id == scope.org_id).order_by(c.c.name, c.c.id))
+        query = sa.select(c).where(c.c.org_id == scope.org_id).order_by(c.c.name, c.c.id)
+        rows = self._read(query.limit(limit).offset(offset))
         return [_contact(r) for r in rows]
 
     def contact(self, scope: Scope, contact_id: str) -> Contact | None:
@@ -161,9 +162,10 @@ class AlertCareStore:
         self._write(write)
         return record
 
-    def policies(self, scope: Scope) -> list[PolicyRecord]:
+    def policies(self, scope: Scope, limit: int | None = None, offset: int = 0) -> list[PolicyRecord]:
         p = schema.escalation_policies
-        rows = self._read(sa.select(p).where(p.c.org_id == scope.org_id).order_by(p.c.name, p.c.id))
+        query = sa.select(p).where(p.c.org_id == scope.org_id).order_by(p.c.name, p.c.id)
+        rows = self._read(query.limit(limit).offset(offset))
         return [_policy(r) for r in rows]
 
     def set_wearer_policy(self, scope: Scope, wearer_id: str, policy_id: str | None) -> bool:

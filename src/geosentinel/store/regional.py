@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from geosentinel.store.alert_care import AckTarget, DueEscalation, Outgoing, PolicyRecord, Timeline
     from geosentinel.store.audit import AuditEntry
     from geosentinel.store.export import Section
+    from geosentinel.store.users import OrgRecord, UserRecord
 
 T = TypeVar("T")
 
@@ -242,8 +243,8 @@ class RegionalStore:
     def create_wearer(self, org_id: str, name: str) -> Wearer:
         return self._of_org(org_id).create_wearer(org_id, name)
 
-    def wearers(self, scope: Scope) -> list[Wearer]:
-        return self._scoped(scope).wearers(scope)
+    def wearers(self, scope: Scope, limit: int | None = None, offset: int = 0) -> list[Wearer]:
+        return self._scoped(scope).wearers(scope, limit, offset)
 
     def wearer(self, scope: Scope, wearer_id: str) -> Wearer | None:
         return self._scoped(scope).wearer(scope, wearer_id)
@@ -283,8 +284,10 @@ class RegionalStore:
         self._remember_devices(found.values())
         return found
 
-    def devices(self, scope: Scope) -> list[Device]:
-        return self._scoped(scope).devices(scope)
+    def devices(
+        self, scope: Scope, wearer_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Device]:
+        return self._scoped(scope).devices(scope, wearer_id, limit, offset)
 
     def device(self, scope: Scope, device_id: str) -> Device | None:
         return self._scoped(scope).device(scope, device_id)
@@ -331,8 +334,10 @@ class RegionalStore:
             org_id, wearer_id, name, kind, geometry, radius_m, width_m, schedule
         )
 
-    def geofences(self, scope: Scope, wearer_id: str | None = None) -> list[Fence]:
-        return self._scoped(scope).geofences(scope, wearer_id)
+    def geofences(
+        self, scope: Scope, wearer_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Fence]:
+        return self._scoped(scope).geofences(scope, wearer_id, limit, offset)
 
     def geofence(self, scope: Scope, fence_id: str) -> Fence | None:
         return self._scoped(scope).geofence(scope, fence_id)
@@ -371,8 +376,9 @@ class RegionalStore:
         until: datetime | None = None,
         limit: int = 1000,
         include_rejected: bool = False,
+        offset: int = 0,
     ) -> list[Position]:
-        return self._scoped(scope).positions(scope, wearer_id, since, until, limit, include_rejected)
+        return self._scoped(scope).positions(scope, wearer_id, since, until, limit, include_rejected, offset)
 
     def events(
         self, scope: Scope, wearer_id: str | None = None, limit: int = 100, offset: int = 0
@@ -388,8 +394,8 @@ class RegionalStore:
     ) -> Contact:
         return self._of_org(org_id).create_contact(org_id, name, locale, timezone, urls, now)
 
-    def contacts(self, scope: Scope) -> list[Contact]:
-        return self._scoped(scope).contacts(scope)
+    def contacts(self, scope: Scope, limit: int | None = None, offset: int = 0) -> list[Contact]:
+        return self._scoped(scope).contacts(scope, limit, offset)
 
     def contact(self, scope: Scope, contact_id: str) -> Contact | None:
         return self._scoped(scope).contact(scope, contact_id)
@@ -399,8 +405,8 @@ class RegionalStore:
     ) -> PolicyRecord:
         return self._of_org(org_id).create_policy(org_id, name, policy, is_default, now)
 
-    def policies(self, scope: Scope) -> list[PolicyRecord]:
-        return self._scoped(scope).policies(scope)
+    def policies(self, scope: Scope, limit: int | None = None, offset: int = 0) -> list[PolicyRecord]:
+        return self._scoped(scope).policies(scope, limit, offset)
 
     def set_wearer_policy(self, scope: Scope, wearer_id: str, policy_id: str | None) -> bool:
         return self._scoped(scope).set_wearer_policy(scope, wearer_id, policy_id)
@@ -520,6 +526,9 @@ class RegionalStore:
     def wearer_export(self, scope: Scope, wearer_id: str) -> Iterator[Section] | None:
         return self._scoped(scope).wearer_export(scope, wearer_id)
 
+    def erase_wearer(self, scope: Scope, wearer_id: str, actor: str, now: datetime) -> dict[str, int] | None:
+        return self._scoped(scope).erase_wearer(scope, wearer_id, actor, now)
+
     def set_retention(self, org_id: str, days: int) -> bool:
         region = self._region(org_id)
         return region is not None and self.region_store(region).set_retention(org_id, days)
@@ -572,8 +581,26 @@ class RegionalStore:
             self._remember_user(found[0])
         return found
 
-    def tokens_of(self, user_id: str) -> list[TokenRecord]:
-        return self._of_user(user_id).tokens_of(user_id)
+    def tokens_of(self, user_id: str, limit: int | None = None, offset: int = 0) -> list[TokenRecord]:
+        return self._of_user(user_id).tokens_of(user_id, limit, offset)
 
     def revoke_token(self, user_id: str, token_id: str, now: datetime) -> bool:
         return self._of_user(user_id).revoke_token(user_id, token_id, now)
+
+    # The organisation and its users (store/users.py) ------------------------------------------------------
+    def organisation(self, scope: Scope) -> OrgRecord | None:
+        return self._scoped(scope).organisation(scope)
+
+    def users(
+        self, scope: Scope, role: Role | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[UserRecord]:
+        return self._scoped(scope).users(scope, role, limit, offset)
+
+    def user_record(self, scope: Scope, user_id: str) -> UserRecord | None:
+        return self._scoped(scope).user_record(scope, user_id)
+
+    def set_linked_wearers(self, scope: Scope, user_id: str, wearer_ids: Sequence[str]) -> bool:
+        return self._scoped(scope).set_linked_wearers(scope, user_id, wearer_ids)
+
+    def disable_user(self, scope: Scope, user_id: str, now: datetime) -> bool:
+        return self._scoped(scope).disable_user(scope, user_id, now)

@@ -56,6 +56,8 @@ users = sa.Table(
     # Consecutive failed logins, and until when the account is locked after too many (api/routes/session.py).
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until_us", sa.BigInteger, nullable=True),
+    # When an admin removed the account (store/users.py): it can no longer log in; NULL: active.
+    sa.Column("disabled_us", sa.BigInteger, nullable=True),
 )
 
 # Dashboard sessions: the cookie's value is never stored, only its SHA-256 (like tokens). The CSRF token

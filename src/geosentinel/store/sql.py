@@ -35,10 +35,12 @@ from geosentinel.store.alert_care import AlertCareStore, alert_from_row
 from geosentinel.store.alert_figures import AlertFiguresStore
 from geosentinel.store.audit import AuditStore
 from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
+from geosentinel.store.erasure import ErasureStore
 from geosentinel.store.export import ExportStore
 from geosentinel.store.ingest import IngestSql
 from geosentinel.store.retention import RetentionStore
 from geosentinel.store.schema import from_us, to_us
+from geosentinel.store.users import UserStore
 from geosentinel.store.writer import BatchWriter
 
 T = TypeVar("T")
@@ -53,7 +55,10 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, ExportStore, RetentionStore):
+class SqlStore(
+    AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, ExportStore, ErasureStore, RetentionStore,
+    UserStore,
+):  # fmt: skip
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
     dialect: str
@@ -174,9 +179,9 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
         self._write(lambda c: c.execute(schema.wearers.insert().values(**values)))
         return wearer
 
-    def wearers(self, scope: Scope) -> list[Wearer]:
+    def wearers(self, scope: Scope, limit: int | None = None, offset: int = 0) -> list[Wearer]:
         w = schema.wearers
-        query = _scoped(sa.select(w), w, scope).order_by(w.c.name)
+        query = _scoped(sa.select(w), w, scope).order_by(w.c.name, w.c.id).limit(limit).offset(offset)
         return [Wearer(r.id, r.org_id, r.name) for r in self._read(query)]
 
     def wearer(self, scope: Scope, wearer_id: str) -> Wearer | None:
@@ -223,9 +228,14 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
                     found[device.unique_id] = device
         return found
 
-    def devices(self, scope: Scope) -> list[Device]:
+    def devices(
+        self, scope: Scope, wearer_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Device]:
         d = schema.devices
-        rows = self._read(_scoped(sa.select(d), d, scope).order_by(d.c.unique_id))
+        query = _scoped(sa.select(d), d, scope)
+        if wearer_id is not None:
+            query = query.where(d.c.wearer_id == wearer_id)
+        rows = self._read(query.order_by(d.c.unique_id).limit(limit).offset(offset))
         return [dev for dev in map(_device, rows) if dev is not None]
 
     def device(self, scope: Scope, device_id: str) -> Device | None:
@@ -296,12 +306,15 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
         self._write(lambda c: c.execute(schema.geofences.insert().values(**values)))
         return fence
 
-    def geofences(self, scope: Scope, wearer_id: str | None = None) -> list[Fence]:
+    def geofences(
+        self, scope: Scope, wearer_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Fence]:
         g = schema.geofences
         query = _fences_in(scope)
         if wearer_id is not None:
             query = query.where(sa.or_(g.c.wearer_id == wearer_id, g.c.wearer_id.is_(None)))
-        return [_fence(r) for r in self._read(query.order_by(g.c.name, g.c.id))]
+        query = query.order_by(g.c.name, g.c.id).limit(limit).offset(offset)
+        return [_fence(r) for r in self._read(query)]
 
     def geofence(self, scope: Scope, fence_id: str) -> Fence | None:
         row = self._read_one(_fences_in(scope).where(schema.geofences.c.id == fence_id))
@@ -363,6 +376,7 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
         until: datetime | None = None,
         limit: int = 1000,
         include_rejected: bool = False,
+        offset: int = 0,
     ) -> list[Position]:
         r = schema.readings
         query = _scoped(sa.select(r), r, scope).where(r.c.wearer_id == wearer_id, r.c.latitude.is_not(None))
@@ -372,7 +386,7 @@ class SqlStore(AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, Expo
             query = query.where(r.c.time_us >= to_us(since))
         if until is not None:
             query = query.where(r.c.time_us < to_us(until))
-        query = query.order_by(r.c.time_us.desc(), r.c.id.desc()).limit(limit)
+        query = query.order_by(r.c.time_us.desc(), r.c.id.desc()).limit(limit).offset(offset)
         return [
             Position(
                 from_us(x.time_us),

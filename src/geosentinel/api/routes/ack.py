@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from geosentinel.alerts.feed import AlertFeed
 from geosentinel.alerts.lifecycle import Action, TransitionError
 from geosentinel.i18n import translator
 from geosentinel.model import AlertStatus
@@ -101,7 +102,7 @@ async def ack_confirm(token: str, request: Request) -> HTMLResponse:
     title = t.gettext("Alert for {name}").format(name=target.wearer_name)
     store: Store = request.app.state.store
     try:
-        await asyncio.to_thread(
+        alert = await asyncio.to_thread(
             store.change_alert, Scope(target.org_id), claim.alert_id, Action.ACKNOWLEDGE,
             f"contact:{claim.contact_id}", datetime.now(UTC), None, "taken through a notification link",
         )  # fmt: skip
@@ -109,6 +110,8 @@ async def ack_confirm(token: str, request: Request) -> HTMLResponse:
         return _page(target.locale.value, title, [t.gettext("Someone has already taken this alert.")], 409)
     except AlertNotFound:
         return _page(target.locale.value, "This link is not valid", ["Open the alert in GeoSentinel."], 400)
+    feed: AlertFeed = request.app.state.alert_feed
+    feed.changed(alert, Action.ACKNOWLEDGE)
     return _page(
         target.locale.value, title, [t.gettext("Thank you: the alert is yours. Escalation has stopped.")], 200
     )

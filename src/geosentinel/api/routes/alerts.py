@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from geosentinel.alerts.feed import AlertFeed
 from geosentinel.alerts.lifecycle import Action, Outcome, TransitionError
 from geosentinel.alerts.service_levels import OVERDUE_AFTER, figures
 from geosentinel.api.audit import audit_read
@@ -118,6 +119,8 @@ async def _change(
         raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id) from None
     except TransitionError as exc:
         raise ApiError(409, N_("this change is not possible: {reason}"), reason=str(exc)) from None
+    feed: AlertFeed = request.app.state.alert_feed
+    feed.changed(alert, action)  # committed: the event streams are told
     dispatcher = request.app.state.dispatcher
     if dispatcher is not None:
         dispatcher.wake()  # a reopened alert escalates at once

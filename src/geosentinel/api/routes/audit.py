@@ -23,7 +23,7 @@ class AuditOut(BaseModel):
     at: datetime
     actor: str  # user:<id>
     action: str  # read
-    resource: str  # positions, events, alerts, alert, alert_timeline, service_levels
+    resource: str  # positions, events, alerts, alert, alert_timeline, service_levels, stream
     wearer_ids: list[str]  # whose data the answer held
     records: int
     query: dict[str, Any]  # the request's filters

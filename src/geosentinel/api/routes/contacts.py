@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
+from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
 from geosentinel.model import Contact, Locale, Role
 from geosentinel.notify.channels import redact
 from geosentinel.store.alert_figures import MAX_WEARER_CONTACTS, ContactRefused
@@ -64,10 +65,13 @@ def may_manage(caller: Caller) -> None:
 
 
 @router.get("", response_model=list[ContactOut])
-async def list_contacts(store: StoreDep, caller: CallerDep) -> list[ContactOut]:
+async def list_contacts(
+    store: StoreDep, caller: CallerDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> list[ContactOut]:
+    """The organisation's contacts, by name."""
     if caller.user.role is Role.FAMILY:
         raise ApiError(403, N_("family members do not see the organisation's contacts"))
-    return [ContactOut.of(c) for c in await asyncio.to_thread(store.contacts, caller.scope)]
+    return [ContactOut.of(c) for c in await asyncio.to_thread(store.contacts, caller.scope, limit, offset)]
 
 
 @router.post("", response_model=ContactOut, status_code=201)

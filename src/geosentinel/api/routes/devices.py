@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
+from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
 from geosentinel.api.schemas import CommandIn, CommandOut, DeviceOut, Page
 from geosentinel.commands import NotConnected, send_command
 from geosentinel.model import Role
@@ -17,9 +18,16 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 
 
 @router.get("", response_model=Page[DeviceOut])
-async def list_devices(store: StoreDep, caller: CallerDep) -> Page[DeviceOut]:
-    devices = await asyncio.to_thread(store.devices, caller.scope)
-    return Page(items=[DeviceOut.model_validate(d) for d in devices], limit=len(devices), offset=0)
+async def list_devices(
+    store: StoreDep,
+    caller: CallerDep,
+    wearer_id: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Page[DeviceOut]:
+    """The devices the caller may see, by unique id; with ``wearer_id``, only that wearer's."""
+    devices = await asyncio.to_thread(store.devices, caller.scope, wearer_id, limit, offset)
+    return Page(items=[DeviceOut.model_validate(d) for d in devices], limit=limit, offset=offset)
 
 
 @router.post("/{device_id}/commands", response_model=CommandOut)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from geosentinel.api.deps import Caller, CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
+from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
 from geosentinel.detect.fences import Fence, validate_fence_geometry
 from geosentinel.detect.schedule import Schedule
 from geosentinel.model import Role
@@ -75,9 +76,16 @@ def _may_edit(caller: Caller) -> None:
 
 
 @router.get("")
-async def list_geofences(store: StoreDep, caller: CallerDep, wearer_id: str | None = None) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection; with ``wearer_id``, that wearer's fences and the organisation's."""
-    fences = await asyncio.to_thread(store.geofences, caller.scope, wearer_id)
+async def list_geofences(
+    store: StoreDep,
+    caller: CallerDep,
+    wearer_id: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection, by name; with ``wearer_id``, that wearer's fences and the
+    organisation's."""
+    fences = await asyncio.to_thread(store.geofences, caller.scope, wearer_id, limit, offset)
     return {"type": "FeatureCollection", "features": [feature(f) for f in fences]}
 
 

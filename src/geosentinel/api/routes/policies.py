@@ -15,6 +15,7 @@ from geosentinel.alerts import templates
 from geosentinel.alerts.policy import WEARER_CONTACT, Policy, PolicyError, parse_policy
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
+from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
 from geosentinel.api.routes.contacts import may_manage
 from geosentinel.model import Role
 from geosentinel.store.alert_care import PolicyRecord
@@ -59,10 +60,13 @@ def _checked(policy: dict[str, Any], contacts: set[str]) -> Policy:
 
 
 @router.get("/escalation-policies", response_model=list[PolicyOut])
-async def list_policies(store: StoreDep, caller: CallerDep) -> list[PolicyOut]:
+async def list_policies(
+    store: StoreDep, caller: CallerDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> list[PolicyOut]:
+    """The organisation's escalation policies, by name."""
     if caller.user.role is Role.FAMILY:
         raise ApiError(403, N_("family members do not see the organisation's escalation policies"))
-    return [PolicyOut.of(p) for p in await asyncio.to_thread(store.policies, caller.scope)]
+    return [PolicyOut.of(p) for p in await asyncio.to_thread(store.policies, caller.scope, limit, offset)]
 
 
 @router.post("/escalation-policies", response_model=PolicyOut, status_code=201)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
+from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
 from geosentinel.auth import new_token
 from geosentinel.store.accounts import TokenRecord
 
@@ -44,9 +45,12 @@ class NewTokenOut(TokenOut):
 
 
 @router.get("", response_model=list[TokenOut])
-async def list_tokens(store: StoreDep, caller: CallerDep) -> list[TokenOut]:
-    """The caller's own tokens (never their secret)."""
-    return [TokenOut.of(t) for t in await asyncio.to_thread(store.tokens_of, caller.user.id)]
+async def list_tokens(
+    store: StoreDep, caller: CallerDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> list[TokenOut]:
+    """The caller's own tokens, oldest first (never their secret)."""
+    tokens = await asyncio.to_thread(store.tokens_of, caller.user.id, limit, offset)
+    return [TokenOut.of(t) for t in tokens]
 
 
 @router.post("", response_model=NewTokenOut, status_code=201)

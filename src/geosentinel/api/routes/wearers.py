@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 
 from geosentinel.api.audit import audit_read
 from geosentinel.api.deps import CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
-from geosentinel.api.schemas import Page, PositionOut, WearerOut
+from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
+from geosentinel.api.position_export import MEDIA_TYPES, to_csv, to_geojson, to_gpx
+from geosentinel.api.schemas import MAX_OFFSET, Page, PositionOut, WearerOut
 from geosentinel.api.times import check_times
 from geosentinel.detect.base import profile_from_settings, profile_settings, validate_settings
 from geosentinel.model import Role
@@ -20,9 +22,12 @@ router = APIRouter(prefix="/wearers", tags=["wearers"])
 
 
 @router.get("", response_model=Page[WearerOut])
-async def list_wearers(store: StoreDep, caller: CallerDep) -> Page[WearerOut]:
-    wearers = await asyncio.to_thread(store.wearers, caller.scope)
-    return Page(items=[WearerOut.model_validate(w) for w in wearers], limit=len(wearers), offset=0)
+async def list_wearers(
+    store: StoreDep, caller: CallerDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> Page[WearerOut]:
+    """The wearers the caller may see, by name."""
+    wearers = await asyncio.to_thread(store.wearers, caller.scope, limit, offset)
+    return Page(items=[WearerOut.model_validate(w) for w in wearers], limit=limit, offset=offset)
 
 
 @router.get("/{wearer_id}", response_model=WearerOut)
@@ -33,7 +38,12 @@ async def get_wearer(wearer_id: str, store: StoreDep, caller: CallerDep) -> Wear
     return WearerOut.model_validate(wearer)
 
 
-@router.get("/{wearer_id}/positions", response_model=list[PositionOut])
+@router.get(
+    "/{wearer_id}/positions",
+    response_model=list[PositionOut],
+    responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()},
+                     "description": "JSON, or a GeoJSON, GPX or CSV file with format=…"}},
+)  # fmt: skip
 async def list_positions(
     wearer_id: str,
     store: StoreDep,
@@ -41,18 +51,32 @@ async def list_positions(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     include_rejected: bool = False,
-) -> list[PositionOut]:
-    """Stored fixes, newest first. Fixes rejected by the bad-fix filter only on request."""
+    format: Literal["json", "geojson", "gpx", "csv"] = "json",
+) -> list[PositionOut] | Response:
+    """Stored fixes, newest first. Fixes rejected by the bad-fix filter only on request. ``format``
+    ``geojson``, ``gpx`` or ``csv``: the same fixes as a file to download, oldest first."""
     check_times(since=since, until=until)
-    if await asyncio.to_thread(store.wearer, caller.scope, wearer_id) is None:
+    wearer = await asyncio.to_thread(store.wearer, caller.scope, wearer_id)
+    if wearer is None:
         raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
     positions = await asyncio.to_thread(
-        store.positions, caller.scope, wearer_id, since, until, limit, include_rejected
+        store.positions, caller.scope, wearer_id, since, until, limit, include_rejected, offset
     )
     await audit_read(store, caller, "positions", [wearer_id], len(positions), since=since, until=until,
-                     limit=limit, include_rejected=include_rejected)  # fmt: skip
-    return [PositionOut.model_validate(p) for p in positions]
+                     limit=limit, offset=offset, include_rejected=include_rejected,
+                     format=format)  # fmt: skip
+    if format == "json":
+        return [PositionOut.model_validate(p) for p in positions]
+    if format == "geojson":
+        content: str | bytes = to_geojson(positions, with_rejected=include_rejected)
+    elif format == "gpx":
+        content = to_gpx(positions, wearer.name)
+    else:
+        content = to_csv(positions)
+    disposition = f'attachment; filename="positions-{wearer_id}.{format}"'
+    return Response(content, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
 
 
 @router.get("/{wearer_id}/detection")
