@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import uvicorn
 import uvloop
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from geosentinel import __version__
 from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings, warm_channels
@@ -95,7 +96,8 @@ def create_api(
     live: Hub | None = None,
     alert_feed: AlertFeed | None = None,
 ) -> FastAPI:
-    app = FastAPI(
+    # FastAPIOffline serves the /docs page's Swagger UI files itself: no CDN (the machines have no internet).
+    app = FastAPIOffline(
         title="GeoSentinel",
         version=__version__,
         description="The platform behind connected safety bracelets.",
