@@ -40,6 +40,7 @@ def test_metrics_count_ingest_and_events_without_naming_anyone(
     readings = ("geosentinel_readings_committed_total", ())
     assert after[readings] >= before.get(readings, 0) + 1
     assert after[("geosentinel_ingest_commit_seconds_count", ())] >= 1
+    assert after[("geosentinel_detection_seconds_count", ())] >= 1  # the detectors ran on that batch
     assert ("geosentinel_pipeline_queue_depth", ()) in after
     text = httpx.get(f"{service.api}/metrics", timeout=10).text
     assert tenant.org_id not in text and tenant.wearer_id not in text and "861001000719969" not in text

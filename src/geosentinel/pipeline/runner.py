@@ -16,6 +16,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import time
 import zlib
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import datetime
@@ -23,6 +24,7 @@ from enum import IntEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
 
+from geosentinel import metrics
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.clock import Clock
 from geosentinel.detect.base import WearerProfile, profile_from_settings
@@ -424,7 +426,9 @@ class Pipeline:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
+        started = time.perf_counter()
         result = process([i[:3] for i in items], self._states, self._limits, self.context)
+        metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
         # Optimistic: the next batch of these devices builds on this state before it is committed; if the
         # commit fails, the state is dropped and reloaded from the store (see _committed).
         self._states.apply(result.memories)
