@@ -146,8 +146,12 @@ def _body(method: str, path: str, other: dict[str, str]) -> dict[str, Any] | Non
             "email": "new-a@example.org", "password": TEST_PASSWORD, "role": "caregiver", "display_name": "N"
         },
         ("PUT", "/api/v1/users/{user_id}/wearers"): {"wearer_ids": [wearer]},
+        ("POST", "/api/v1/wearers"): {"name": "New wearer of A"},
+        ("PATCH", "/api/v1/wearers/{wearer_id}"): {"name": "Renamed"},
+        ("POST", "/api/v1/devices"): {"unique_id": "880000000077", "protocol": "osmand", "wearer_id": wearer},
+        ("PATCH", "/api/v1/devices/{device_id}"): {"wearer_id": None, "expected_interval_s": 60},
     }  # fmt: skip
-    return bodies.get((method, path), {} if method in ("POST", "PUT") else None)
+    return bodies.get((method, path), {} if method in ("POST", "PUT", "PATCH") else None)
 
 
 # Every route, and whether it names a resource of someone else in its path. Routes with no path
@@ -162,11 +166,16 @@ CASES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/alerts/{alert_id}/arrival"): "other",
     ("GET", "/api/v1/alerts/{alert_id}/timeline"): "other",
     ("GET", "/api/v1/wearers"): "list",
+    ("POST", "/api/v1/wearers"): "list",
+    ("PATCH", "/api/v1/wearers/{wearer_id}"): "other",
     ("GET", "/api/v1/wearers/{wearer_id}"): "other",
     ("GET", "/api/v1/wearers/{wearer_id}/positions"): "other",
     ("GET", "/api/v1/wearers/{wearer_id}/detection"): "other",
     ("PUT", "/api/v1/wearers/{wearer_id}/detection"): "other",
     ("GET", "/api/v1/devices"): "list",
+    ("POST", "/api/v1/devices"): "body",
+    ("GET", "/api/v1/devices/{device_id}"): "other",
+    ("PATCH", "/api/v1/devices/{device_id}"): "other",
     ("POST", "/api/v1/devices/{device_id}/commands"): "other",
     ("GET", "/api/v1/events"): "list",
     ("GET", "/api/v1/geofences"): "list",

@@ -52,6 +52,7 @@ class DeviceOut(_Out):
     protocol: str
     model: str | None
     timezone: str | None
+    expected_interval_s: float | None = None
 
 
 class EventOut(_Out):

@@ -249,6 +249,9 @@ class RegionalStore:
     def wearer(self, scope: Scope, wearer_id: str) -> Wearer | None:
         return self._scoped(scope).wearer(scope, wearer_id)
 
+    def rename_wearer(self, scope: Scope, wearer_id: str, name: str) -> Wearer | None:
+        return self._scoped(scope).rename_wearer(scope, wearer_id, name)
+
     def create_device(
         self,
         org_id: str,
@@ -291,6 +294,9 @@ class RegionalStore:
 
     def device(self, scope: Scope, device_id: str) -> Device | None:
         return self._scoped(scope).device(scope, device_id)
+
+    def update_device(self, scope: Scope, device_id: str, changes: Mapping[str, object]) -> Device | None:
+        return self._scoped(scope).update_device(scope, device_id, changes)
 
     def device_org(self, device_id: str) -> str | None:
         return self._first(lambda s: s.device_org(device_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -44,6 +44,9 @@ from geosentinel.store.users import UserStore
 from geosentinel.store.writer import BatchWriter
 
 T = TypeVar("T")
+
+
+DEVICE_SETTINGS = frozenset({"wearer_id", "model", "timezone", "expected_interval_s"})
 
 
 def _now_us() -> int:
@@ -189,6 +192,15 @@ class SqlStore(
         row = self._read_one(_scoped(sa.select(w), w, scope).where(w.c.id == wearer_id))
         return None if row is None else Wearer(row.id, row.org_id, row.name)
 
+    def rename_wearer(self, scope: Scope, wearer_id: str, name: str) -> Wearer | None:
+        w = schema.wearers
+        if not scope.allows(wearer_id):
+            return None
+        query = w.update().where(w.c.id == wearer_id, w.c.org_id == scope.org_id).values(name=name)
+        if not self._write(lambda c: c.execute(query).rowcount):
+            return None
+        return Wearer(wearer_id, scope.org_id, name)
+
     def create_device(
         self,
         org_id: str,
@@ -242,6 +254,19 @@ class SqlStore(
         d = schema.devices
         rows = self._read(_scoped(sa.select(d), d, scope).where(d.c.id == device_id))
         return _device(rows[0]) if rows else None
+
+    def update_device(self, scope: Scope, device_id: str, changes: Mapping[str, object]) -> Device | None:
+        """Change some of ``wearer_id``, ``model``, ``timezone``, ``expected_interval_s`` (admins' tools)."""
+        d = schema.devices
+        unknown = set(changes) - DEVICE_SETTINGS
+        if unknown:
+            raise StoreError(f"devices have no setting {sorted(unknown)}")
+        if scope.wearer_ids is not None:
+            return None  # a family member's view changes no device
+        query = d.update().where(d.c.id == device_id, d.c.org_id == scope.org_id).values(**changes)
+        if changes and not self._write(lambda c: c.execute(query).rowcount):
+            return None
+        return self.device(scope, device_id)
 
     def device_org(self, device_id: str) -> str | None:
         d = schema.devices

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
+from pydantic import BaseModel, Field
 
 from geosentinel.api.audit import audit_read
-from geosentinel.api.deps import CallerDep, StoreDep
+from geosentinel.api.deps import Caller, CallerDep, StoreDep
 from geosentinel.api.errors import N_, ApiError
 from geosentinel.api.paging import DEFAULT_LIMIT, Limit, Offset
 from geosentinel.api.position_export import MEDIA_TYPES, to_csv, to_geojson, to_gpx
@@ -28,6 +29,33 @@ async def list_wearers(
     """The wearers the caller may see, by name."""
     wearers = await asyncio.to_thread(store.wearers, caller.scope, limit, offset)
     return Page(items=[WearerOut.model_validate(w) for w in wearers], limit=limit, offset=offset)
+
+
+class WearerIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def may_register(caller: Caller) -> None:
+    if caller.user.role is not Role.ADMIN:
+        raise ApiError(403, N_("only an organisation's administrators register wearers and devices"))
+
+
+@router.post("", response_model=WearerOut, status_code=201)
+async def create_wearer(body: WearerIn, store: StoreDep, caller: CallerDep) -> WearerOut:
+    """A new wearer of the caller's organisation (admins)."""
+    may_register(caller)
+    wearer = await asyncio.to_thread(store.create_wearer, caller.scope.org_id, body.name)
+    return WearerOut.model_validate(wearer)
+
+
+@router.patch("/{wearer_id}", response_model=WearerOut)
+async def rename_wearer(wearer_id: str, body: WearerIn, store: StoreDep, caller: CallerDep) -> WearerOut:
+    """Correct a wearer's name (admins)."""
+    may_register(caller)
+    wearer = await asyncio.to_thread(store.rename_wearer, caller.scope, wearer_id, body.name)
+    if wearer is None:
+        raise ApiError(404, N_("no wearer {wearer_id}"), wearer_id=wearer_id)
+    return WearerOut.model_validate(wearer)
 
 
 @router.get("/{wearer_id}", response_model=WearerOut)
