@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,12 +124,28 @@ def demo_secret(data_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
+def _before_regions(db_path: Path) -> bool:
+    """A demo database of the time when one file held every organisation (it cannot be the directory)."""
+    if not db_path.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(db_path)) as connection:
+        found = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'organisations'").fetchone()
+    return found is not None
+
+
 async def run_demo(data_dir: Path, devices: int, host: str, http_port: int, osmand_port: int) -> None:
     from geosentinel.sim.fleet import run_fleet, safe_zones
 
     console = Console(soft_wrap=True)  # long lines (the curl command) must stay copy-pasteable
     data_dir.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{data_dir.resolve() / 'geosentinel.db'}"
+    db_path = data_dir.resolve() / "geosentinel.db"
+    if _before_regions(db_path):
+        set_aside = db_path.with_name("geosentinel.before-regions.db")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{db_path}{suffix}").rename(f"{set_aside}{suffix}")
+        console.print(f"[yellow]The demo database predates regions: set aside as {set_aside.name}[/]")
+    db_url = f"sqlite:///{db_path}"
     configs = demo_fleets(devices, host, osmand_port, data_dir)
     zones = {uid: zone for config in configs for uid, zone in safe_zones(config).items()}
     store = await asyncio.to_thread(open_store, db_url)
