@@ -13,11 +13,12 @@ import pytest
 from geosentinel.alerts import templates
 from geosentinel.alerts.dispatch import AlertDispatcher, DispatchSettings
 from geosentinel.alerts.engine import OPENS_ALERT
-from geosentinel.alerts.lifecycle import Action
+from geosentinel.alerts.lifecycle import Action, Outcome
 from geosentinel.model import AlertStatus, Event, EventKind, Locale, Region
 from geosentinel.notify.channels import ChannelAttempt, Delivery
 from geosentinel.notify.messages import RenderedMessage
 from geosentinel.store import Scope, Store
+from geosentinel.store.alert_figures import facts_of
 from geosentinel.store.base import IngestBatch
 from geosentinel.testing import FakeClock
 
@@ -210,3 +211,27 @@ def test_a_report_that_raises_and_cancels_a_fall_leaves_it_closed(store: Store) 
     store.ingest_now(IngestBatch([], events, [], OPENS_ALERT))
     (alert,) = store.alerts(s.scope)
     assert alert.kind is EventKind.FALL and alert.status is AlertStatus.RESOLVED
+
+
+@pytest.mark.anyio
+async def test_a_timelines_figures_are_the_reports_figures(store: Store) -> None:
+    """The timeline route derives an alert's figures from the timeline it loaded (store/alert_figures.py
+    ``facts_of``); the report queries them (``alert_facts``): both must tell the same story."""
+    s = _setup(store)
+    store.create_policy(s.scope.org_id, "Charte", templates.fr_charter([s.ids["centrale"]], 60), True, T0)
+    taken = s.open(EventKind.SOS)
+    fall = s.open(EventKind.FALL, T0 + timedelta(seconds=5))
+    await s.run_until(130)
+    store.record_view(s.scope, taken, "user:ana", T0 + timedelta(seconds=20))
+    store.change_alert(s.scope, taken, Action.ACKNOWLEDGE, "contact:bruno", T0 + timedelta(seconds=125))
+    store.change_alert(s.scope, taken, Action.ARRIVE, "user:ana", T0 + timedelta(seconds=900))
+    store.change_alert(s.scope, taken, Action.RESOLVE, "user:ana", T0 + timedelta(seconds=1000),
+                       Outcome.ASSISTANCE_AT_HOME)  # fmt: skip
+    store.change_alert(s.scope, fall, Action.RESOLVE, "system", T0 + timedelta(seconds=300), Outcome.OTHER)
+    reported = {f.alert_id: f for f in store.alert_facts(s.scope, T0, T0 + timedelta(hours=1))}
+    for alert_id in (taken, fall):
+        timeline = store.alert_timeline(s.scope, alert_id)
+        assert timeline is not None
+        assert facts_of(timeline) == reported[alert_id]
+    assert reported[taken].taken_by == "contact:bruno" and reported[taken].contact_attempts >= 3
+    assert reported[fall].taken_at is None and reported[fall].closed_without_person

@@ -89,6 +89,9 @@ class Timeline:
     events: list[Event]
     transitions: list[AlertTransition]
     notifications: list[NotificationRecord]
+    resolved_at: datetime | None = None  # the last resolution, while resolved
+    outcome: str | None = None
+    first_view: datetime | None = None  # the first time a person had it in front of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,7 +517,19 @@ class AlertCareStore:
             )
             for r in self._read(sa.select(n).where(n.c.alert_id == alert_id).order_by(n.c.created_us, n.c.id))
         ]  # fmt: skip
-        return Timeline(alert_from_row(row), events, transitions, notifications)
+        v = schema.alert_views
+        first_view = self._read_one(
+            sa.select(sa.func.min(v.c.at_us).label("us")).where(v.c.alert_id == alert_id)
+        )
+        return Timeline(
+            alert_from_row(row),
+            events,
+            transitions,
+            notifications,
+            _maybe(row.resolved_at_us),
+            row.outcome,
+            None if first_view is None else _maybe(first_view.us),
+        )
 
 
 def _status_values(

@@ -16,6 +16,7 @@ from geosentinel.store import schema
 from geosentinel.store.schema import from_us, to_us
 
 if TYPE_CHECKING:
+    from geosentinel.store.alert_care import Timeline
     from geosentinel.store.base import Scope
 
 Row = sa.Row[tuple[object, ...]]
@@ -29,6 +30,30 @@ class ContactRefused(ValueError):
 def is_person(actor: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     """Actors that are people (``user:``, ``contact:``, ``cli:``), not the system or a device."""
     return sa.and_(actor != "system", actor.not_like("device:%"))
+
+
+def is_person_actor(actor: str) -> bool:
+    """:func:`is_person`, for an actor already read."""
+    return actor != "system" and not actor.startswith("device:")
+
+
+def facts_of(timeline: Timeline) -> AlertFacts:
+    """The service figures' facts of one alert from its loaded timeline (no query): the same as
+    :meth:`AlertFiguresStore.alert_facts` answers for it, which a test checks on both backends."""
+    alert = timeline.alert
+    received = min((e.received_at for e in timeline.events), default=alert.opened_at)
+    delivered = [n.delivered_at for n in timeline.notifications if n.delivered_at is not None]
+    shown = min([*delivered, *([timeline.first_view] if timeline.first_view else [])], default=None)
+    taking_actions = {action.value for action in TAKING_ACTIONS}
+    takings = [t for t in timeline.transitions if t.action in taking_actions and is_person_actor(t.actor)]
+    taken_at, taken_by = (takings[0].at, takings[0].actor) if takings else (None, None)  # in time order
+    arrivals = [t.at for t in timeline.transitions if t.action == Action.ARRIVE.value]
+    return AlertFacts(
+        alert.id, alert.wearer_id, alert.kind, alert.status, received, shown,
+        taken_at, taken_by,
+        min(arrivals, default=None), timeline.resolved_at, timeline.outcome, len(timeline.notifications),
+        sum(1 for n in timeline.notifications if n.status == "failed"),
+    )  # fmt: skip
 
 
 class AlertFiguresStore:

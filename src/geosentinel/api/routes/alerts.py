@@ -29,6 +29,7 @@ from geosentinel.api.times import check_times
 from geosentinel.model import Alert, AlertStatus, EventKind, Role
 from geosentinel.store import Store
 from geosentinel.store.alert_care import AlertNotFound
+from geosentinel.store.alert_figures import facts_of
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -173,23 +174,22 @@ async def alert_timeline(alert_id: str, store: StoreDep, caller: CallerDep) -> T
     """Everything about one alert, in time order: its events, every status change (who, when, note),
     every notification with its delivery status, and its service figures (seconds from reception to
     shown, taken, arrival on site and resolution). Reading it counts as the caller having seen it."""
-    timeline = await asyncio.to_thread(store.alert_timeline, caller.scope, alert_id)
-    if timeline is None:
-        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id)
     now = datetime.now(UTC)
-    await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now)
+    # The view first, so that the figures below count it when it is the first.
+    if not await asyncio.to_thread(store.record_view, caller.scope, alert_id, f"user:{caller.user.id}", now):
+        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id)
+    timeline = await asyncio.to_thread(store.alert_timeline, caller.scope, alert_id)
+    if timeline is None:  # erased meanwhile
+        raise ApiError(404, N_("no alert {alert_id}"), alert_id=alert_id)
     await audit_read(store, caller, "alert_timeline", [timeline.alert.wearer_id], 1, alert_id=alert_id)
-    facts = await asyncio.to_thread(store.alert_facts, caller.scope, now, now, alert_id)
-    service = None
-    if facts:
-        fact = facts[0]
-        numbers = figures(fact, now)
-        service = ServiceFiguresOut(
-            received_at=fact.received_at, to_shown_s=numbers.to_shown_s, to_taken_s=numbers.to_taken_s,
-            taken_by=fact.taken_by, to_arrival_s=numbers.to_arrival_s, to_resolved_s=numbers.to_resolved_s,
-            outcome=fact.outcome, contact_attempts=fact.contact_attempts,
-            failed_attempts=fact.failed_attempts, overdue=numbers.overdue,
-        )  # fmt: skip
+    fact = facts_of(timeline)
+    numbers = figures(fact, now)
+    service = ServiceFiguresOut(
+        received_at=fact.received_at, to_shown_s=numbers.to_shown_s, to_taken_s=numbers.to_taken_s,
+        taken_by=fact.taken_by, to_arrival_s=numbers.to_arrival_s, to_resolved_s=numbers.to_resolved_s,
+        outcome=fact.outcome, contact_attempts=fact.contact_attempts,
+        failed_attempts=fact.failed_attempts, overdue=numbers.overdue,
+    )  # fmt: skip
     return TimelineOut(
         alert=alert_out(timeline.alert, now),
         events=[EventOut.model_validate(e) for e in timeline.events],
