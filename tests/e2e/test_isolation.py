@@ -147,6 +147,7 @@ def _body(method: str, path: str, other: dict[str, str]) -> dict[str, Any] | Non
         },
         ("PUT", "/api/v1/users/{user_id}/wearers"): {"wearer_ids": [wearer]},
         ("POST", "/api/v1/wearers"): {"name": "New wearer of A"},
+        ("PATCH", "/api/v1/organisation"): {"retention_days": 365},
         ("PATCH", "/api/v1/wearers/{wearer_id}"): {"name": "Renamed"},
         ("POST", "/api/v1/devices"): {"unique_id": "880000000077", "protocol": "osmand", "wearer_id": wearer},
         ("PATCH", "/api/v1/devices/{device_id}"): {"wearer_id": None, "expected_interval_s": 60},
@@ -209,6 +210,7 @@ CASES: dict[tuple[str, str], str] = {
     ): "signed",  # the signed link is the credential (tests/e2e/test_alert_notifications.py)
     ("POST", "/ack/{token}"): "signed",
     ("GET", "/api/v1/organisation"): "list",
+    ("PATCH", "/api/v1/organisation"): "list",
     ("GET", "/api/v1/users"): "list",
     ("POST", "/api/v1/users"): "list",
     ("PUT", "/api/v1/users/{user_id}/wearers"): "other",

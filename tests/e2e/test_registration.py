@@ -99,3 +99,32 @@ def test_what_registration_refuses(service: ServiceProcess, tenant: Tenant, care
         == 422
     )
     assert _api(service, admin, "PATCH", "/devices/nobody", json={"model": "S8"}).status_code == 404
+
+
+def test_an_admin_changes_the_organisations_settings(
+    service: ServiceProcess, tenant: Tenant, caregiver_token: str
+) -> None:
+    admin = tenant.token
+    before = _api(service, admin, "GET", "/organisation").json()
+    changed = _api(
+        service, admin, "PATCH", "/organisation", json={"timezone": "Europe/Brussels", "locale": "en"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["timezone"], changed.json()["locale"]) == ("Europe/Brussels", "en")
+    assert changed.json()["retention_days"] == before["retention_days"]  # untouched
+    assert (
+        _api(service, admin, "PATCH", "/organisation", json={"retention_days": 90}).json()["retention_days"]
+        == 90
+    )
+    assert _api(service, admin, "PATCH", "/organisation", json={"retention_days": 0}).status_code == 422
+    assert (
+        _api(service, admin, "PATCH", "/organisation", json={"timezone": "Mars/Olympus"}).status_code == 422
+    )
+    refused = _api(service, caregiver_token, "PATCH", "/organisation", json={"locale": "zh"}, language="zh")
+    assert refused.status_code == 403 and "机构管理员" in refused.json()["error"]["message"]
+    restore = {
+        "timezone": before["timezone"],
+        "locale": before["locale"],
+        "retention_days": before["retention_days"],
+    }
+    assert _api(service, admin, "PATCH", "/organisation", json=restore).json() == before

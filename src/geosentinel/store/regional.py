@@ -597,6 +597,9 @@ class RegionalStore:
     def organisation(self, scope: Scope) -> OrgRecord | None:
         return self._scoped(scope).organisation(scope)
 
+    def update_organisation(self, scope: Scope, timezone: str | None, locale: Locale | None) -> bool:
+        return self._scoped(scope).update_organisation(scope, timezone, locale)
+
     def users(
         self, scope: Scope, role: Role | None = None, limit: int | None = None, offset: int = 0
     ) -> list[UserRecord]:

@@ -67,6 +67,19 @@ class UserStore:
             int(row.retention_days),
         )  # fmt: skip
 
+    def update_organisation(self, scope: Scope, timezone: str | None, locale: Locale | None) -> bool:
+        """Change the organisation's time zone (IANA, checked by the caller) and language."""
+        changes: dict[str, str] = {}
+        if timezone is not None:
+            changes["timezone"] = timezone
+        if locale is not None:
+            changes["locale"] = locale.value
+        if not changes:
+            return True
+        o = schema.organisations
+        query = o.update().where(o.c.id == scope.org_id).values(**changes)
+        return bool(self._write(lambda c: c.execute(query).rowcount))
+
     def users(
         self, scope: Scope, role: Role | None = None, limit: int | None = None, offset: int = 0
     ) -> list[UserRecord]:

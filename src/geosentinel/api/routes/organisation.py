@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, field_validator
@@ -21,6 +22,7 @@ from geosentinel.api.schemas import Page
 from geosentinel.auth import WeakPassword, hash_password
 from geosentinel.model import Locale, Region, Role
 from geosentinel.store import Store, StoreError
+from geosentinel.store.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 from geosentinel.store.users import UnknownWearers, UserRecord
 
 router = APIRouter(tags=["accounts"])
@@ -93,6 +95,30 @@ async def get_organisation(store: StoreDep, caller: CallerDep) -> OrganisationOu
     assert org is not None  # the caller's own organisation
     return OrganisationOut(id=org.id, name=org.name, region=org.region, timezone=org.timezone,
                            locale=org.locale, retention_days=org.retention_days)  # fmt: skip
+
+
+class OrganisationChange(BaseModel):
+    """Only the fields given change."""
+
+    timezone: Annotated[str, Field(max_length=64)] | None = None  # IANA: times, schedules, quiet hours
+    locale: Locale | None = None  # the language of its messages
+    retention_days: Annotated[int, Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)] | None = None
+
+
+@router.patch("/organisation", response_model=OrganisationOut)
+async def change_organisation(
+    body: OrganisationChange, store: StoreDep, caller: CallerDep
+) -> OrganisationOut:
+    """Change the organisation's time zone, language or retention (admins). The service applies a new
+    time zone to detection within 30 s; the region never changes (it is where the data lives)."""
+    if caller.user.role is not Role.ADMIN:
+        raise ApiError(403, N_("only an organisation's administrators change its settings"))
+    if body.timezone is not None and body.timezone not in available_timezones():
+        raise ApiError(422, N_("unknown time zone {timezone}"), timezone=body.timezone)
+    await asyncio.to_thread(store.update_organisation, caller.scope, body.timezone, body.locale)
+    if body.retention_days is not None:
+        await asyncio.to_thread(store.set_retention, caller.scope.org_id, body.retention_days)
+    return await get_organisation(store, caller)
 
 
 @router.get("/users", response_model=Page[UserOut])
