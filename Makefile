@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP   := $(VENV)/.installed
 
-.PHONY: default install demo test lint typecheck bench lock clean services-up services-down
+.PHONY: default install demo test lint typecheck bench lock clean services-up services-down web
 
 default: test lint
 
@@ -34,6 +34,10 @@ test: install
 ## bench: run the benchmarks and write docs/benchmarks.md
 bench: install
 	bash scripts/bench.sh
+
+## web: rebuild the dashboard's bundle (src/geosentinel/dashboard/static/, committed) from web/ and its lock file
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 lint: install
 	$(BIN)/ruff check src tests bench

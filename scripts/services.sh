@@ -14,6 +14,14 @@ ensure_apt() {  # ensure_apt PROBE_COMMAND PACKAGE...
   fi
 }
 
+# chromium_ready: Debian's chromium, which Playwright drives headless in the dashboard's browser tests
+# (tests/e2e/test_dashboard.py, tests/dashboard/); never `playwright install`.
+# A Chinese font too, so that the screenshots of the interface in Chinese show characters, not boxes.
+chromium_ready() {
+  ensure_apt '[ -x /usr/bin/chromium ]' chromium || return 1
+  ensure_apt 'fc-list :lang=zh | grep -q .' fonts-wqy-microhei || return 1
+}
+
 as_postgres() {  # initdb and postgres refuse to run as root
   if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi
 }

@@ -9,5 +9,6 @@ cleanup() { mqtt_down; pg_down; rm -rf "$WORK"; }
 trap cleanup EXIT
 pg_up "$WORK"
 mqtt_up "$WORK"
+chromium_ready
 echo "PostgreSQL up: $GEOSENTINEL_TEST_POSTGRES_URL; mosquitto up: $GEOSENTINEL_TEST_MQTT_URL"
 .venv/bin/pytest "$@"

@@ -17,7 +17,7 @@ import uvloop
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
-from geosentinel import __version__
+from geosentinel import __version__, dashboard
 from geosentinel.alerts.dispatch import RETRY_DELAYS_S, AlertDispatcher, DispatchSettings, warm_channels
 from geosentinel.alerts.feed import AlertFeed
 from geosentinel.api import errors
@@ -32,6 +32,7 @@ from geosentinel.api.routes import (
     geofences,
     health,
     organisation,
+    overview,
     policies,
     privacy,
     reports,
@@ -117,6 +118,8 @@ def create_api(
     app.include_router(contacts.wearer_router, prefix="/api/v1", dependencies=checked)
     app.include_router(ack.router, dependencies=checked)
     app.include_router(health.router)
+    app.include_router(overview.router, prefix="/api/v1", dependencies=checked)
+    dashboard.install(app)  # the caregivers' page at / (geosentinel/dashboard)
     return app
 
 

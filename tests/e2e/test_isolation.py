@@ -215,6 +215,9 @@ CASES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users"): "list",
     ("PUT", "/api/v1/users/{user_id}/wearers"): "other",
     ("DELETE", "/api/v1/users/{user_id}"): "other",
+    # The dashboard's reads (api/routes/overview.py): the overview lists only the caller's wearers.
+    ("GET", "/api/v1/overview"): "list",
+    ("GET", "/api/v1/wearers/{wearer_id}/vitals"): "other",
     ("GET", "/health"): "public",
     ("GET", "/metrics"): "public",
     # The event stream never ends: it is read for a moment (see ENDLESS), and what came must hold only

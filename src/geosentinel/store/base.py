@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from geosentinel.store.audit import AuditEntry
     from geosentinel.store.export import Section
     from geosentinel.store.users import OrgRecord, UserRecord
+    from geosentinel.store.vitals import Vitals
 
 
 class StoreError(Exception):
@@ -327,6 +328,9 @@ class Store(Protocol):
     def ack_target(self, notification_id: str) -> AckTarget | None: ...
 
     # The organisation and its users (store/users.py) ----------------------------------------------------
+    def vitals(
+        self, scope: Scope, wearer_id: str, since: datetime, until: datetime, limit: int
+    ) -> list[Vitals]: ...
     def organisation(self, scope: Scope) -> OrgRecord | None: ...
     def update_organisation(self, scope: Scope, timezone: str | None, locale: Locale | None) -> bool: ...
     def users(

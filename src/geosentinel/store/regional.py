@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from geosentinel.store.audit import AuditEntry
     from geosentinel.store.export import Section
     from geosentinel.store.users import OrgRecord, UserRecord
+    from geosentinel.store.vitals import Vitals
 
 T = TypeVar("T")
 
@@ -594,6 +595,11 @@ class RegionalStore:
         return self._of_user(user_id).revoke_token(user_id, token_id, now)
 
     # The organisation and its users (store/users.py) ------------------------------------------------------
+    def vitals(
+        self, scope: Scope, wearer_id: str, since: datetime, until: datetime, limit: int
+    ) -> list[Vitals]:
+        return self._scoped(scope).vitals(scope, wearer_id, since, until, limit)
+
     def organisation(self, scope: Scope) -> OrgRecord | None:
         return self._scoped(scope).organisation(scope)
 

@@ -41,6 +41,7 @@ from geosentinel.store.ingest import IngestSql
 from geosentinel.store.retention import RetentionStore
 from geosentinel.store.schema import from_us, to_us
 from geosentinel.store.users import UserStore
+from geosentinel.store.vitals import VitalsStore
 from geosentinel.store.writer import BatchWriter
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ def _new_id() -> str:
 
 class SqlStore(
     AlertCareStore, AlertFiguresStore, AuditStore, AccountStore, ExportStore, ErasureStore, RetentionStore,
-    UserStore,
+    UserStore, VitalsStore,
 ):  # fmt: skip
     """Common code of :class:`SqliteStore` and :class:`PostgresStore`."""
 
