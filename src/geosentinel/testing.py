@@ -26,6 +26,18 @@ from geosentinel.store import Store, open_store
 from geosentinel.store.regional import RegionalStore
 from geosentinel.store.sql import SqlStore
 
+# Debian's chromium (installed by `make test`), as the dashboard's browser tests launch it with Playwright;
+# without the background-networking flags it keeps trying to reach Google on a machine with no internet.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests run as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TEST_PASSWORD = "Correct-Horse-9"  # noqa: S105 (throwaway accounts in throwaway databases)
 
 

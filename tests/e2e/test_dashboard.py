@@ -28,20 +28,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from geosentinel.auth import hash_password
 from geosentinel.model import Role
 from geosentinel.store import open_store
-from geosentinel.testing import TEST_PASSWORD, ServiceProcess, Tenant, provision
+from geosentinel.testing import CHROMIUM, CHROMIUM_ARGS, TEST_PASSWORD, ServiceProcess, Tenant, provision
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the tests run as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Where the screenshots go: var/screenshots (ignored by git) unless GEOSENTINEL_SCREENSHOTS names another
 # folder; the README's come from `GEOSENTINEL_SCREENSHOTS=docs/screenshots` (docs/dashboard.md).
 ROOT = Path(__file__).parent.parent.parent
