@@ -9,7 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import numpy as np
 import pytest
+import shapely  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +23,7 @@ from geosentinel.detect.fences import (
     Fence,
     FenceIndex,
     FixQuery,
+    _BoxGrid,
     validate_fence_geometry,
 )
 from geosentinel.detect.schedule import Schedule, Window, schedule_active
@@ -423,6 +426,56 @@ def test_applicability_by_organisation_and_wearer() -> None:
     assert [f.id for f in index.for_wearer("org-1", "w-1")] == ["everyone", "pond", "mine", "my-road"]
     assert [f.id for f in index.for_wearer("org-1", None)] == ["everyone", "pond"]
     assert index.for_wearer("org-9", "w-1") == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 400), spread=st.sampled_from([1.0, 10.0, 1000.0]))
+def test_the_box_grid_finds_what_the_strtree_finds_in_its_order(seed: int, count: int, spread: float) -> None:
+    # Boxes from a metre to hundreds of kilometres wide (several levels), points inside, outside and
+    # exactly on edges and corners: the same (point, box) pairs, in the same order, as STRtree.query.
+    rng = np.random.default_rng(seed)
+    x0, y0 = rng.uniform(0, 50, count), rng.uniform(0, 50, count)
+    width = rng.uniform(1e-5, 0.05, count) * rng.choice([1.0, spread], count)
+    height = width * rng.uniform(0.3, 3.0, count)
+    x1, y1 = x0 + width, y0 + height
+    tree = shapely.STRtree(shapely.box(x0, y0, x1, y1))
+    rank = np.empty(count, dtype=np.intp)
+    rank[tree.query(shapely.box(x0.min(), y0.min(), x1.max(), y1.max()))] = np.arange(count)
+    grid = _BoxGrid(x0, y0, x1, y1, rank)
+    pick = rng.integers(0, count, 300)
+    px = np.concatenate((rng.uniform(-5, 60, 700), x0[pick], x1[pick], rng.uniform(x0[pick], x1[pick])))
+    py = np.concatenate((rng.uniform(-5, 60, 700), y0[pick], y1[pick], y1[pick]))
+    expected_point, expected_box = tree.query(shapely.points(px, py))
+    found_point, found_box = grid.query(px, py)
+    assert found_point.tolist() == expected_point.tolist()
+    assert found_box.tolist() == expected_box.tolist()
+
+
+def test_a_wearer_id_used_in_two_organisations_meets_each_ones_own_fences() -> None:
+    # Plans are looked up by wearer id and checked against the fix's organisation: an id that two
+    # organisations both use (or one reused elsewhere without fences of its own) must not mix them.
+    index = FenceIndex(
+        [
+            circle("a-home", wearer="w-1"),
+            circle("a-all", wearer=None),
+            circle("b-home", org="org-2", wearer="w-1"),
+            circle("c-all", org="org-3", wearer=None),
+            circle("c-other", org="org-3", wearer="w-2"),
+        ]
+    )
+    queries = [
+        fix(CENTRE, "w-1", org="org-1"),
+        fix(CENTRE, "w-1", org="org-2"),
+        fix(CENTRE, "w-1", org="org-3"),
+        fix(CENTRE, "w-2", org="org-1"),
+        fix(CENTRE, "w-2", org="org-3"),
+        fix(CENTRE, "w-1", org="org-9"),
+    ]
+    found = [[r.fence.id for r in rs] for rs in index.relations(queries)]
+    assert found == [["a-all", "a-home"], ["b-home"], ["c-all"], ["a-all"], ["c-all", "c-other"], []]
+    single = FenceIndex([circle("a-home", wearer="w-1"), circle("c-all", org="org-3", wearer=None)])
+    found = [[r.fence.id for r in rs] for rs in single.relations(queries)]
+    assert found == [["a-home"], [], ["c-all"], [], ["c-all"], []]
 
 
 def test_far_safe_fences_are_always_given_far_danger_zones_are_not() -> None:

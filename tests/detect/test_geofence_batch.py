@@ -258,3 +258,118 @@ def test_fences_all_deleted_drop_the_tracks_as_step_by_step() -> None:
     found = geofence_batch(states, readings[60:], empty, lambda _: WearerProfile(), DEFAULT_PARAMS)
     assert found == expected
     assert {k: msgspec.json.encode(v) for k, v in found[0].items()} == encoded(expected[0])
+
+
+def rebuilt(fences: list[Fence], rng: random.Random) -> list[Fence]:
+    """The same fences as the store would give them again: new objects (ids are new strings, equal to the
+    old ones), in another order, one turned from safe to danger or back now and then."""
+    again = []
+    for fence in rng.sample(fences, len(fences)):
+        kind = fence.kind
+        if rng.random() < 0.1:
+            kind = "danger" if kind == "safe" else "safe"
+        again.append(msgspec.structs.replace(fence, id=fence.id.encode().decode(), kind=kind))
+    return again
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    fence_count=st.integers(1, 30),
+    confirm_fixes=st.sampled_from([1, 2, 3, 4]),
+    dwell_s=st.sampled_from([0, 30, 60, 600]),
+    max_gap_min=st.sampled_from([1, 5, 15]),
+)
+def test_the_batch_path_holds_across_rebuilt_indexes_restarts_and_busy_devices(
+    seed: int, fence_count: int, confirm_fixes: int, dwell_s: int, max_gap_min: int
+) -> None:
+    """geofence_batch against geofence_step reading by reading, batch after batch, while the same fences
+    come back as new objects in another order (tracks then meet their fences by value, and are written in
+    the new order), states come back from JSON, and a device sends several fixes in one batch."""
+    rng = random.Random(seed)
+    params = GeofenceParams(15.0, confirm_fixes, timedelta(seconds=dwell_s), timedelta(minutes=max_gap_min))
+    fences = random_fences(rng, fence_count, repeated_ids=False)
+    index = FenceIndex(fences)
+    readings = random_stream(rng, rng.randint(20, 300))
+    batch_states: dict[str, GeofenceState | None] = {}
+    step_states: dict[str, GeofenceState | None] = {}
+    start = 0
+    while start < len(readings):
+        batch = readings[start : start + rng.choice([1, 3, 10, 40, 100])]
+        if rng.random() < 0.25:
+            index = FenceIndex(rebuilt(fences, rng))
+        if rng.random() < 0.15:
+            restored = {
+                k: msgspec.json.decode(msgspec.json.encode(v), type=GeofenceState)
+                for k, v in batch_states.items()
+            }
+            batch_states, step_states = dict(restored), dict(restored)
+        expected_states, expected_events = reference(step_states, batch, index, params)
+        found_states, found_events = geofence_batch(
+            batch_states, batch, index, lambda wearer: PROFILES.get(wearer or "", WearerProfile()), params
+        )
+        assert found_events == expected_events
+        assert found_states == expected_states
+        assert encoded(found_states) == encoded(expected_states)
+        batch_states.update(found_states)
+        step_states.update(expected_states)
+        start += len(batch)
+
+
+def test_unchanged_tracks_are_written_in_the_order_of_a_rebuilt_index() -> None:
+    """A fix that leaves every track as it was still writes them in the order it meets their fences, as
+    geofence_step does: after the index is rebuilt in another order, the saved JSON follows it."""
+    home, garden = offset(0.0, 0.0), offset(10.0, 0.0)
+    fences = [
+        Fence(name, "org-1", "w-1", name, "safe", {"type": "Point", "coordinates": [lon, lat]}, 300.0)
+        for name, (lat, lon) in (("a", home), ("b", garden))
+    ]
+    device = DEVICES[0]
+
+    def at(minute: int) -> Reading:
+        time = T0 + timedelta(minutes=minute)
+        message = DeviceMessage(
+            device.unique_id, device.protocol, time=time, latitude=home[0], longitude=home[1], accuracy_m=5.0
+        )
+        return Reading(device, message, time, time)
+
+    first = FenceIndex(fences)
+    states, _ = geofence_batch({}, [at(0)], first, lambda _: WearerProfile())
+    assert list(states[device.id].fences) == ["a", "b"]
+    second = FenceIndex(fences[::-1])
+    expected, _ = reference(dict(states), [at(1)], second, DEFAULT_PARAMS)
+    found, _ = geofence_batch(states, [at(1)], second, lambda _: WearerProfile())
+    assert list(expected[device.id].fences) == ["b", "a"]
+    assert encoded(found) == encoded(expected)
+
+
+def test_tracks_with_fields_set_by_other_code_are_kept_as_they_are() -> None:
+    """A settled track that also carries a run's start or sources (a state saved by other code) is kept,
+    or marked alerted, as geofence_step keeps it, not replaced by the plain track of the same status."""
+    home = offset(0.0, 0.0)
+    fence = Fence(
+        "home", "org-1", None, "Home", "safe", {"type": "Point", "coordinates": [home[1], home[0]]}, 300.0
+    )
+    index = FenceIndex([fence])
+    stray = {"pending_since": "2026-03-28T22:00:00Z", "pending_non_cell": True}
+    saved = {
+        DEVICES[0].id: {"fences": {"home": {"kind": "safe", "status": "outside", **stray}}},
+        DEVICES[1].id: {"fences": {"home": {"kind": "safe", "status": "inside", **stray}}},
+    }
+    states: dict[str, GeofenceState | None] = {
+        device_id: msgspec.json.decode(msgspec.json.encode(state), type=GeofenceState)
+        for device_id, state in saved.items()
+    }
+    far, near = offset(2_000.0, 0.0), home
+    readings = []
+    for device, (lat, lon) in ((DEVICES[0], far), (DEVICES[1], near)):
+        message = DeviceMessage(
+            device.unique_id, device.protocol, time=T0, latitude=lat, longitude=lon, accuracy_m=5.0
+        )
+        readings.append(Reading(device, message, T0, T0))
+    expected = reference(dict(states), readings, index, DEFAULT_PARAMS)
+    found = geofence_batch(states, readings, index, lambda _: WearerProfile(), DEFAULT_PARAMS)
+    assert found == expected
+    assert encoded(found[0]) == encoded(expected[0])
+    assert [len(events) for events in found[1]] == [1, 0]  # the exit held back, raised now
+    assert found[0][DEVICES[0].id].fences["home"].pending_since is not None

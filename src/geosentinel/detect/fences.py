@@ -19,7 +19,9 @@ organisation within ``near_m`` of the fix (a danger zone farther away is clearly
 with few danger zones (at most :data:`LISTED_DANGER_MAX`: a wearer's road or canal bank) lists them with
 its safe fences, and they are measured for every fix of the scope (a bounded cost); the danger zones of
 larger scopes (an organisation's ponds and motorways across a region) sit in one shapely STRtree over
-their WGS84 bounding boxes grown by ``near_m``. Either way, a danger zone whose centre is farther from the
+their WGS84 bounding boxes grown by ``near_m``, which a batch asks through a grid of the same boxes
+(:class:`_BoxGrid`: the same answers in the tree's order, without a GEOS point and a tree walk per
+fix). Either way, a danger zone whose centre is farther from the
 fix than its reach (its farthest point from the centre) plus ``near_m`` is left out before it is
 measured, and one measured farther than ``near_m`` afterwards. So that a fix
 only ever meets the fences that apply to it (and the cost per fix stays ~log(fences) however many other
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise, repeat
@@ -504,11 +507,14 @@ class FencePairs(NamedTuple):
     fence: IndexArray
     distance_m: FloatArray
     safe: BoolArray  # the fence is a safe zone (else a danger zone)
-    id_hash: npt.NDArray[np.int64]  # hash() of the fence's id (see FenceIndex.id_hashes)
+    id_object: npt.NDArray[np.int64]  # id() of the fence's id string (see FenceIndex.id_objects)
 
 
 Scope = tuple[str, str | None]  # (organisation, wearer); wearer None: the organisation's org-wide fences
-_SCOPE_OF: Final = attrgetter("org_id", "wearer_id")
+_ORG_ID: Final = attrgetter("org_id")
+_WEARER_ID: Final = attrgetter("wearer_id")
+_LATITUDE: Final = attrgetter("latitude")
+_LONGITUDE: Final = attrgetter("longitude")
 
 # Lanes: each scope's danger boxes are moved this far from the others (degrees). A fix (|lon| ≤ 180,
 # |lat| ≤ 90) can only fall in a neighbouring lane's box if that box grew by more than 40° of longitude
@@ -531,7 +537,7 @@ _RECORD: Final = np.dtype(
         ("metres_per_lon", np.float64),
         ("size", np.float64),
         ("reach", np.float64),
-        ("id_hash", np.int64),
+        ("id_object", np.int64),
         ("edges_from", np.int64),
         ("edges", np.int32),
         ("code", np.int8),
@@ -590,7 +596,10 @@ class FenceIndex:
         self._table["code"], self._table["safe"] = shapes.code, self._safe_fence
         self._table["reach"] = shapes.reach
         self._table["edges_from"], self._table["edges"] = shapes.segments.start, shapes.segments.count
-        self._table["id_hash"] = self._id_hashes
+        self._id_objects: npt.NDArray[np.int64] = np.fromiter(
+            map(id, self._ids.tolist()), np.int64, len(kept)
+        )
+        self._table["id_object"] = self._id_objects
         self._build_scopes(kept)
         self._build_tree(kept, shapes.bbox)
 
@@ -619,6 +628,12 @@ class FenceIndex:
     def id_hashes(self) -> npt.NDArray[np.int64]:
         """Each fence id's ``hash()`` (this process's), by position in :attr:`fences`: ids as numbers."""
         return self._id_hashes
+
+    @property
+    def id_objects(self) -> npt.NDArray[np.int64]:
+        """Each fence id string's ``id()``, by position in :attr:`fences`. The index holds these strings,
+        so a string with the same ``id()`` is that very string: ids compared as numbers, exactly."""
+        return self._id_objects
 
     @property
     def positions(self) -> Mapping[str, int]:
@@ -669,6 +684,22 @@ class FenceIndex:
             plan_lanes.append([self._lanes[s] for s in scopes if s in self._lanes])
         self._plan_safe = _Ragged(plan_safe)
         self._plan_lanes = _Ragged(plan_lanes)
+        # A fix's plan is found by its wearer id alone (one dictionary lookup of a string, rather than
+        # building and looking up an (organisation, wearer) tuple), then checked to be of the fix's
+        # organisation, by number. A wearer id with fences of its own in several organisations is left
+        # out and looked up by its tuple.
+        self._org_code = {org_id: code for code, org_id in enumerate(self._org_plan)}
+        self._org_plan_of_code: IndexArray = np.array(list(self._org_plan.values()), dtype=np.intp)
+        self._plan_org: IndexArray = np.empty(len(plan_safe), dtype=np.intp)
+        for (org_id, _), plan in self._plan_of.items():
+            self._plan_org[plan] = self._org_code[org_id]
+        own = Counter(wearer_id for _, wearer_id in self._plan_of if wearer_id is not None)
+        self._shared_wearers = frozenset(wearer_id for wearer_id, orgs in own.items() if orgs > 1)
+        self._wearer_plan: dict[str | None, int] = {
+            wearer_id: plan
+            for (_, wearer_id), plan in self._plan_of.items()
+            if wearer_id is not None and wearer_id not in self._shared_wearers
+        }
 
     def _build_tree(self, fences: Sequence[Fence], bbox: FloatArray) -> None:
         lanes_of = self._lanes
@@ -695,14 +726,15 @@ class FenceIndex:
             self.near_m / (METRES_PER_DEGREE * np.cos(np.radians(edge_lat))), MAX_GROWTH_LON_DEG
         )
         dx, dy = self._lane_dx[lane], self._lane_dy[lane]
-        self._tree = shapely.STRtree(
-            shapely.box(
-                boxes[:, 0] - dlon + dx,
-                boxes[:, 1] - dlat + dy,
-                boxes[:, 2] + dlon + dx,
-                boxes[:, 3] + dlat + dy,
-            )
-        )
+        x0, y0 = boxes[:, 0] - dlon + dx, boxes[:, 1] - dlat + dy
+        x1, y1 = boxes[:, 2] + dlon + dx, boxes[:, 3] + dlat + dy
+        self._tree = shapely.STRtree(shapely.box(x0, y0, x1, y1))
+        # The tree answers a point with the boxes that hold it in the order of its leaves (a query of
+        # everything lists that order): the grid below finds the same boxes without building a GEOS point
+        # per query, and gives them in that same order.
+        rank = np.empty(len(danger), dtype=np.intp)
+        rank[self._tree.query(shapely.box(x0.min(), y0.min(), x1.max(), y1.max()))] = np.arange(len(danger))
+        self._grid = _BoxGrid(x0, y0, x1, y1, rank)
 
     # -- querying ---------------------------------------------------------------------------------------
 
@@ -717,23 +749,29 @@ class FenceIndex:
         count = len(fixes)
         if count == 0:
             return []
-        latitude = np.fromiter((f.latitude for f in fixes), np.float64, count)
-        longitude = np.fromiter((f.longitude for f in fixes), np.float64, count)
-        pairs = self.measure(list(map(_SCOPE_OF, fixes)), latitude, longitude)
+        latitude = np.fromiter(map(_LATITUDE, fixes), np.float64, count)
+        longitude = np.fromiter(map(_LONGITUDE, fixes), np.float64, count)
+        pairs = self.measure(list(map(_ORG_ID, fixes)), list(map(_WEARER_ID, fixes)), latitude, longitude)
         # Relations are built in C (map over a Struct type), then each fix takes its slice of them.
         fences = self._fences
         built = list(map(Relation, map(fences.__getitem__, pairs.fence.tolist()), pairs.distance_m.tolist()))
         bounds = np.searchsorted(pairs.fix, np.arange(count + 1)).tolist()
         return [built[start:end] for start, end in pairwise(bounds)]
 
-    def measure(self, scopes: Sequence[Scope], latitude: FloatArray, longitude: FloatArray) -> FencePairs:
+    def measure(
+        self,
+        orgs: Sequence[str],
+        wearers: Sequence[str | None],
+        latitude: FloatArray,
+        longitude: FloatArray,
+    ) -> FencePairs:
         """What :meth:`relations` finds, as arrays: every (fix, fence) pair of the batch, in the same order.
 
-        ``scopes[i]`` is fix i's (organisation, wearer) and ``latitude[i]``, ``longitude[i]`` its position.
-        Fences are positions in :attr:`fences`. For callers that want no object per pair (the geofence
-        detector's batch path).
+        Fix i is of organisation ``orgs[i]`` and wearer ``wearers[i]`` (None: only the organisation's
+        org-wide fences apply), at ``latitude[i]``, ``longitude[i]``. Fences are positions in
+        :attr:`fences`. For callers that want no object per pair (the geofence detector's batch path).
         """
-        count = len(scopes)
+        count = len(orgs)
         if count == 0 or not self._fences:
             empty = np.empty(0, dtype=np.intp)
             return FencePairs(
@@ -746,7 +784,7 @@ class FenceIndex:
         on_earth = (np.abs(latitude) <= 90.0) & (np.abs(longitude) <= 180.0)  # False for NaN too
         if not on_earth.all():  # computed at (0, 0), then set to NaN: no warnings from inf or NaN
             latitude, longitude = np.where(on_earth, latitude, 0.0), np.where(on_earth, longitude, 0.0)
-        pair_fix, pair_fence = self._candidates(self._plans(scopes), on_earth, latitude, longitude)
+        pair_fix, pair_fence = self._candidates(self._plans(orgs, wearers), on_earth, latitude, longitude)
         record = np.take(self._table, pair_fence)  # (fancy indexing of records is ~20 times slower)
         # Each pair's point in its fence's plane.
         x = _wrap_lon(longitude[pair_fix] - record["lon0"]) * record["metres_per_lon"]
@@ -764,19 +802,25 @@ class FenceIndex:
         # boxes' corners), and every safe zone.
         safe = record["safe"]
         keep = safe | (distance <= self.near_m)
-        id_hash = record["id_hash"]
+        id_object = record["id_object"]
         if not keep.all():
             pair_fix, pair_fence, distance = pair_fix[keep], pair_fence[keep], distance[keep]
-            safe, id_hash = safe[keep], id_hash[keep]
-        return FencePairs(pair_fix, pair_fence, distance, safe, id_hash)
+            safe, id_object = safe[keep], id_object[keep]
+        return FencePairs(pair_fix, pair_fence, distance, safe, id_object)
 
-    def _plans(self, scopes: Sequence[Scope]) -> IndexArray:
-        """Each fix's plan (-1: its organisation has no fence that applies to it)."""
-        plans = list(map(self._plan_of.get, scopes, repeat(-1)))  # in C: no Python loop
-        if -1 in plans:  # wearers without fences of their own: their organisation's plan
-            org_plan = self._org_plan
-            plans = [org_plan.get(s[0], -1) if p < 0 else p for s, p in zip(scopes, plans, strict=True)]
-        return np.array(plans, dtype=np.intp)
+    def _plans(self, orgs: Sequence[str], wearers: Sequence[str | None]) -> IndexArray:
+        """Each fix's plan: its wearer's, else its organisation's (-1: no fence applies to it)."""
+        count = len(orgs)
+        org = np.fromiter(map(self._org_code.get, orgs, repeat(-1)), np.intp, count)  # in C: no Python loop
+        own = np.fromiter(map(self._wearer_plan.get, wearers, repeat(-1)), np.intp, count)
+        plans: IndexArray = np.where(org >= 0, self._org_plan_of_code[org], -1)
+        mine = (own >= 0) & (self._plan_org[own] == org)
+        plans[mine] = own[mine]
+        if self._shared_wearers:
+            shared = self._shared_wearers
+            for i in [i for i, wearer_id in enumerate(wearers) if wearer_id in shared]:
+                plans[i] = self._plan_of.get((orgs[i], wearers[i]), plans[i])
+        return plans
 
     def _candidates(
         self, plans: IndexArray, on_earth: npt.NDArray[np.bool_], latitude: FloatArray, longitude: FloatArray
@@ -791,10 +835,9 @@ class FenceIndex:
         query_fix, lane = self._plan_lanes.expand(searched, plans[searched])
         if not len(lane):
             return pair_fix, pair_fence
-        points = shapely.points(
+        query, tree = self._grid.query(
             longitude[query_fix] + self._lane_dx[lane], latitude[query_fix] + self._lane_dy[lane]
         )
-        query, tree = self._tree.query(points)
         pair_fix = np.concatenate((pair_fix, query_fix[query]))
         pair_fence = np.concatenate((pair_fence, self._tree_fence[tree]))
         order = np.argsort(pair_fix, kind="stable")
@@ -846,6 +889,93 @@ class FenceIndex:
             to_boundary = shapely.distance(self._line[shapes], shapely.points(qx, qy))
             inside = shapely.contains_xy(self._area[shapes], qx, qy)
             out[which[polygon]] = np.where(inside, -to_boundary, to_boundary)
+
+
+class _BoxGrid:
+    """Boxes (the tree's: danger zones grown by near_m, in their lanes) found by the points they hold,
+    exactly as ``STRtree.query`` finds them (edges included) and in the same order (``rank``: the tree's),
+    with a few numpy operations per batch rather than a GEOS point and a tree walk per query.
+
+    Boxes are filed by size in levels of square cells, level k's cells being 2**k times the smallest
+    (the boxes' median side): each box in the cells it covers on the level where it covers at most
+    2 × 2 of them. A point looks at one cell per level (a handful of levels for boxes from metres to
+    hundreds of kilometres), whose boxes are then checked one by one. Within a cell boxes are kept in
+    tree order, so a single level needs no sorting.
+    """
+
+    def __init__(
+        self, x0: FloatArray, y0: FloatArray, x1: FloatArray, y1: FloatArray, rank: IndexArray
+    ) -> None:
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
+        self.rank = rank
+        side = np.maximum(x1 - x0, y1 - y0)
+        self.origin_x, self.origin_y = float(x0.min()), float(y0.min())
+        base = float(np.median(side))
+        if not base > 0:
+            base = max(float(side.max()), 1e-9)
+        # Cell keys (column × rows + row) must fit in 64 bits over every lane: coarser cells otherwise
+        # (only for tiny boxes spread over thousands of lanes).
+        span = max(float(x1.max()) - self.origin_x, float(y1.max()) - self.origin_y)
+        while (span / base + 2) ** 2 >= 2.0**62:
+            base *= 2
+        # The level where a box covers at most two cells each way: its side at most one cell.
+        level = np.maximum(np.ceil(np.log2(np.maximum(side, base) / base)), 0).astype(np.intp)
+        self.levels: list[tuple[float, int, int, IndexArray, IndexArray, IndexArray]] = []
+        for k in np.unique(level).tolist():
+            cell = base * 2.0**k
+            members = np.flatnonzero(level == k)
+            members = members[np.argsort(rank[members])]
+            cx0, cx1 = (
+                self._cells(x0[members], self.origin_x, cell),
+                self._cells(x1[members], self.origin_x, cell),
+            )
+            cy0, cy1 = (
+                self._cells(y0[members], self.origin_y, cell),
+                self._cells(y1[members], self.origin_y, cell),
+            )
+            columns, rows = int(cx1.max()) + 1, int(cy1.max()) + 1
+            # Every (cell, box) of the level: at most 2 × 2 cells a box (up to 3 × 3 when rounding puts
+            # its edges just across cell lines).
+            nx, ny = cx1 - cx0 + 1, cy1 - cy0 + 1
+            box = np.repeat(np.arange(len(members)), nx * ny)
+            first = np.repeat(np.cumsum(nx * ny) - nx * ny, nx * ny)
+            within = np.arange(len(box)) - first
+            key = (cx0[box] + within // ny[box]) * rows + cy0[box] + within % ny[box]
+            order = np.lexsort((box, key))  # by cell, then tree order (members are in tree order)
+            key, box = key[order], members[box[order]]
+            keys, start = np.unique(key, return_index=True)
+            self.levels.append((cell, columns, rows, keys, np.append(start, len(key)).astype(np.intp), box))
+
+    @staticmethod
+    def _cells(value: FloatArray, origin: float, cell: float) -> npt.NDArray[np.int64]:
+        cells: npt.NDArray[np.int64] = np.floor((value - origin) / cell).astype(np.int64)
+        return cells
+
+    def query(self, x: FloatArray, y: FloatArray) -> tuple[IndexArray, IndexArray]:
+        """(point, box) for every box holding a point, by point, then in tree order."""
+        found_point: list[IndexArray] = []
+        found_box: list[IndexArray] = []
+        for cell, columns, rows, keys, start, boxes in self.levels:
+            cx, cy = self._cells(x, self.origin_x, cell), self._cells(y, self.origin_y, cell)
+            # Off the level's cells: in none of its boxes.
+            inside = np.flatnonzero((cx >= 0) & (cx < columns) & (cy >= 0) & (cy < rows))
+            key = cx[inside] * rows + cy[inside]
+            at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            hit = keys[at] == key
+            point, at = inside[hit], at[hit]
+            count = start[at + 1] - start[at]
+            total = int(count.sum())
+            point = np.repeat(point, count)
+            box = boxes[np.repeat(start[at] - (np.cumsum(count) - count), count) + np.arange(total)]
+            px, py = x[point], y[point]
+            held = (self.x0[box] <= px) & (px <= self.x1[box]) & (self.y0[box] <= py) & (py <= self.y1[box])
+            found_point.append(point[held])
+            found_box.append(box[held])
+        if len(found_point) == 1:
+            return found_point[0], found_box[0]
+        point, box = np.concatenate(found_point), np.concatenate(found_box)
+        order = np.lexsort((self.rank[box], point))
+        return point[order], box[order]
 
 
 class _Ragged:

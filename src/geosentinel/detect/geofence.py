@@ -47,9 +47,10 @@ outside) or a safe zone that was deleted or no longer applies; either way its tr
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import ClassVar, Final, Literal, NamedTuple
@@ -59,7 +60,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geosentinel.detect.base import WearerProfile, event
-from geosentinel.detect.fences import Fence, FenceIndex, FenceKind, Relation, Scope
+from geosentinel.detect.fences import Fence, FenceIndex, FenceKind, Relation
 from geosentinel.detect.schedule import schedule_active
 from geosentinel.detect.uncertainty import position_uncertainty_m, positions_uncertainty_m
 from geosentinel.model import Event, EventKind, Reading
@@ -293,59 +294,94 @@ GEOFENCE = GeofenceDetector()
 # same device depends on what the earlier one did, so it goes through _tracks_after (geofence_step's own
 # code) unless its device's tracks are still those of the start and it leaves them. FenceTrack objects
 # are only built for tracks that change, and schedules are only read when an event is due.
+#
+# What costs here is touching Python objects, not arithmetic (a batch's readings, devices and states are
+# cold in memory): each field is read in one C pass over the batch, a track is recognised by the
+# identity of its object and of its fence id string (see _SETTLED and _join) rather than by its fields and
+# a lookup among 100,000 fence ids, tracks that do not change are shared objects, and nothing is
+# converted per fix (times are compared as datetimes, as geofence_step does, and only pending runs are
+# timed).
 
 UNCERTAIN: Final = 0  # side codes; also status codes, where 0 is "unknown"
 INSIDE: Final = 1
 OUTSIDE: Final = 2
 _SIDE_OF_CODE: Final[tuple[Side | None, ...]] = (None, "inside", "outside")
-_STATUS_CODE: Final[dict[str, int]] = {"unknown": UNCERTAIN, "inside": INSIDE, "outside": OUTSIDE}
-_STATUS_NAME: Final = np.array(["unknown", "inside", "outside"], dtype=object)
-_KIND_NAME: Final = np.array(["danger", "safe"], dtype=object)  # by "is safe"
-# A track's settled fields as bits of one int (the pending count is read only for pending runs).
+_KIND_NAME: Final[tuple[FenceKind, ...]] = ("danger", "safe")  # by "is safe"
+_STATUS_NAME: Final[tuple[Status, ...]] = ("unknown", "inside", "outside")
+# A track's fields as bits of one small int: kind, alerted, whether a run is pending (its count, start and
+# sources are read from the object, only for pending runs that a fix extends), status.
 _SAFE_BIT: Final = 1
 _ALERTED_BIT: Final = 2
 _PENDING: Final = 4
 _STATUS_SHIFT: Final = 3
-_CODES: Final[dict[tuple[str, str, bool], int]] = {
-    (kind, status, alerted): (_SAFE_BIT if kind == "safe" else 0)
-    | (_ALERTED_BIT if alerted else 0)
-    | (code << _STATUS_SHIFT)
-    for kind in ("safe", "danger")
-    for status, code in (("unknown", UNCERTAIN), ("inside", INSIDE), ("outside", OUTSIDE))
-    for alerted in (False, True)
-}
-# The same code by a track's (kind, status, alerted, pending), for the pending counts a track can have
-# with the default parameters; other tracks are coded by _track_code.
+_CODE_COUNT: Final = 4 << _STATUS_SHIFT
+
+
+def _code(kind: str, status: str, alerted: bool, pending: bool) -> int:
+    return (
+        (_SAFE_BIT if kind == "safe" else 0)
+        | (_ALERTED_BIT if alerted else 0)
+        | (_PENDING if pending else 0)
+        | (_STATUS_CODE[status] << _STATUS_SHIFT)
+    )
+
+
+_STATUS_CODE: Final[dict[str, int]] = {"unknown": UNCERTAIN, "inside": INSIDE, "outside": OUTSIDE}
+# A track with nothing pending is one of twelve values. The batch path builds those only once and shares
+# them (they are immutable), by code: a track's fields are then known from its id() (one sorted search
+# for all tracks in numpy) instead of read attribute by attribute, and settled tracks take no memory per
+# device. Other tracks (pending runs, tracks decoded from JSON or built by geofence_step) are read field
+# by field; the batch path replaces the settled ones it keeps by the shared ones, so after a restart a
+# device pays that until its tracks next change.
+_SETTLED: Final = np.full(_CODE_COUNT, None, dtype=object)
+for _kind in _KIND_NAME:
+    for _status in _STATUS_NAME:
+        for _alerted in (False, True):
+            _SETTLED[_code(_kind, _status, _alerted, False)] = FenceTrack(_kind, _status, alerted=_alerted)
+# The shared tracks' ids (object addresses, sorted) and codes: a track is one of them if its id() is.
+_SETTLED_ID: Final = np.array([id(track) for track in _SETTLED.tolist()], dtype=np.int64)
+_SETTLED_ORDER: Final = np.argsort(_SETTLED_ID)
+_SETTLED_ID_SORTED: Final = _SETTLED_ID[_SETTLED_ORDER]
+_NONE_ID: Final = id(None)  # the unused codes' entries
 _TRACK_FIELDS: Final = attrgetter("kind", "status", "alerted", "pending")
+# Codes of other tracks by their (kind, status, alerted, pending), for the counts a run can reach with the
+# default parameters; a longer run is coded by _track_code.
 _TRACK_CODES: Final[dict[tuple[str, str, bool, int], int]] = {
-    (kind, status, alerted, pending): code | (_PENDING if pending else 0)
-    for (kind, status, alerted), code in _CODES.items()
+    (kind, status, alerted, pending): _code(kind, status, alerted, pending > 0)
+    for kind in ("safe", "danger")
+    for status in ("unknown", "inside", "outside")
+    for alerted in (False, True)
     for pending in range(8)
 }
 
 
 def _track_code(track: FenceTrack) -> int:
-    return _CODES[track.kind, track.status, track.alerted] | (_PENDING if track.pending else 0)
+    return _code(track.kind, track.status, track.alerted, track.pending > 0)
 
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_TRACKS: Final[dict[str, FenceTrack]] = {}  # never modified
 _BLANK: Final = FenceTrack("danger")  # the row of pairs without a track
-_MICROSECOND: Final = timedelta(microseconds=1)
+_BLANK_CODE: Final = _code("danger", "unknown", False, False)
 # What a pair's track becomes.
 _DROP: Final = 0  # no track (as for every danger zone the wearer is clearly out of)
-_KEEP: Final = 1  # the same FenceTrack object
-_NEW: Final = 2  # a new FenceTrack
+_KEEP: Final = 1  # the same track
+_NEW: Final = 2  # a new track
 
 
-def _micros(time: datetime) -> int:
-    """Microseconds since the epoch: datetimes compared and subtracted exactly, as int64 in numpy."""
-    return (time - _EPOCH) // _MICROSECOND
-
-
-_READING_FIELDS: Final = attrgetter("device", "message", "time", "rejected")
-_MESSAGE_FIELDS: Final = attrgetter("latitude", "longitude", "accuracy_m", "extras")
-_DEVICE_FIELDS: Final = attrgetter("id", "org_id", "wearer_id")
+# One attribute each: a C pass per field (map) costs less than one pass building a tuple per object
+# and another transposing them.
+_DEVICE: Final = attrgetter("device")
+_MESSAGE: Final = attrgetter("message")
+_TIME: Final = attrgetter("time")
+_REJECTED: Final = attrgetter("rejected")
+_LATITUDE: Final = attrgetter("latitude")
+_LONGITUDE: Final = attrgetter("longitude")
+_ACCURACY: Final = attrgetter("accuracy_m")
+_EXTRAS: Final = attrgetter("extras")
+_ID: Final = attrgetter("id")
+_ORG: Final = attrgetter("org_id")
+_WEARER: Final = attrgetter("wearer_id")
+_FENCES: Final = attrgetter("fences")
 
 
 @dataclass(slots=True)
@@ -357,53 +393,58 @@ class _Fixes:
     time: Sequence[datetime]
     non_cell: Sequence[bool]
     uncertainty_m: Sequence[float]
-    queried: Sequence[int]  # the fixes with a wearer, the only ones that meet fences
-    scopes: Sequence[Scope]
+    orgs: Sequence[str]  # per fix: its device's organisation
+    wearers: Sequence[str | None]  # and wearer
     latitude: Sequence[float]
     longitude: Sequence[float]
     devices: Sequence[str]
+    all_worn: bool  # every fix's device has a wearer (only those meet fences)
 
     @classmethod
     def of(cls, readings: Sequence[Reading]) -> _Fixes:
-        # Each object's fields read in one C pass (attrgetter, then zip to columns): this runs for every
-        # reading, and every pass over the batch's objects costs.
-        if not readings:
-            return cls((), (), (), (), (), (), (), (), (), ())
-        devices, messages, times, rejected = zip(*map(_READING_FIELDS, readings), strict=True)
-        latitude, longitude, accuracy, extras = zip(*map(_MESSAGE_FIELDS, messages), strict=True)
-        # Reading.position_ok for every reading at once: not rejected, and a latitude and a longitude.
+        # This runs for every reading: each field is read in one C pass over the batch's objects.
+        messages = list(map(_MESSAGE, readings))
+        latitude = list(map(_LATITUDE, messages))
+        longitude = list(map(_LONGITUDE, messages))
+        rejected = list(map(_REJECTED, readings))
+        good = readings
         positions: Sequence[int] = range(len(readings))
+        # Reading.position_ok for every reading at once: not rejected, and a latitude and a longitude.
         if rejected.count(None) != len(rejected) or None in latitude or None in longitude:
             positions = [
                 i
                 for i, (no_reason, lat, lon) in enumerate(zip(rejected, latitude, longitude, strict=True))
                 if no_reason is None and lat is not None and lon is not None
             ]
-            if not positions:
-                return cls((), (), (), (), (), (), (), (), (), ())
             good = [readings[i] for i in positions]
-            devices, messages, times, _ = zip(*map(_READING_FIELDS, good), strict=True)
-            latitude, longitude, accuracy, extras = zip(*map(_MESSAGE_FIELDS, messages), strict=True)
-        device_ids, orgs, wearers = zip(*map(_DEVICE_FIELDS, devices), strict=True)
+            messages = [messages[i] for i in positions]
+            latitude = [latitude[i] for i in positions]
+            longitude = [longitude[i] for i in positions]
+            if not good:
+                return cls((), (), (), (), (), (), (), (), (), (), True)
+        devices = list(map(_DEVICE, good))
+        device_ids = list(map(_ID, devices))
+        wearers = list(map(_WEARER, devices))
         unique = list(dict.fromkeys(device_ids))
-        slot_of = dict(zip(unique, range(len(unique)), strict=True))
-        uncertainty, non_cell = positions_uncertainty_m(messages, accuracy, extras)
-        queried: Sequence[int] = range(len(devices))  # the fixes that meet fences: those of a wearer
-        if None in wearers:
-            queried = [j for j, wearer in enumerate(wearers) if wearer is not None]
-            orgs, wearers = tuple(orgs[j] for j in queried), tuple(wearers[j] for j in queried)
-            latitude, longitude = tuple(latitude[j] for j in queried), tuple(longitude[j] for j in queried)
+        # Devices in order of first appearance: when none repeats, device i is fix i's.
+        slot: Sequence[int] = range(len(unique))
+        if len(unique) != len(device_ids):
+            slot = list(map(dict(zip(unique, slot, strict=True)).__getitem__, device_ids))
+        uncertainty, non_cell = positions_uncertainty_m(
+            messages, list(map(_ACCURACY, messages)), list(map(_EXTRAS, messages))
+        )
         return cls(
             positions,
-            list(map(slot_of.__getitem__, device_ids)),
-            times,
+            slot,
+            list(map(_TIME, good)),
             non_cell,
             uncertainty,
-            queried,
-            list(zip(orgs, wearers, strict=True)),
+            list(map(_ORG, devices)),
+            wearers,
             latitude,
             longitude,
             unique,
+            None not in wearers,
         )
 
 
@@ -415,20 +456,37 @@ class _Pairs(NamedTuple):
     fence: IntArray
     distance_m: FloatArray
     safe: BoolArray
+    id_object: npt.NDArray[np.int64]  # id() of the fence's id string
     side: IntArray
 
     @classmethod
-    def of(cls, fixes: _Fixes, index: FenceIndex, margin_m: float) -> _Pairs:
-        found = index.measure(fixes.scopes, np.array(fixes.latitude), np.array(fixes.longitude))
-        fix = np.asarray(fixes.queried, dtype=np.intp)[found.fix]
+    def of(cls, fixes: _Fixes, queried: Sequence[int] | None, index: FenceIndex, margin_m: float) -> _Pairs:
+        """The pairs of the fixes ``queried`` (None: every fix)."""
+        count = len(fixes.time)
+        if queried is None:
+            found = index.measure(
+                fixes.orgs,
+                fixes.wearers,
+                np.fromiter(fixes.latitude, np.float64, count),
+                np.fromiter(fixes.longitude, np.float64, count),
+            )
+            fix = found.fix
+        else:
+            found = index.measure(
+                [fixes.orgs[i] for i in queried],
+                [fixes.wearers[i] for i in queried],
+                np.array([fixes.latitude[i] for i in queried], dtype=np.float64),
+                np.array([fixes.longitude[i] for i in queried], dtype=np.float64),
+            )
+            fix = np.asarray(queried, dtype=np.intp)[found.fix]
         distance = found.distance_m
-        uncertainty = np.array(fixes.uncertainty_m)[fix]
+        uncertainty = np.take(np.fromiter(fixes.uncertainty_m, np.float64, count), fix)
         side: IntArray = np.where(
             distance - uncertainty > margin_m,
             OUTSIDE,
             np.where((distance < 0) & (distance + uncertainty < margin_m), INSIDE, UNCERTAIN),
         )
-        return cls(fix, found.fence, distance, found.safe, side)
+        return cls(fix, found.fence, distance, found.safe, found.id_object, side)
 
 
 @dataclass(slots=True)
@@ -437,167 +495,232 @@ class _Tracks:
     without a track point to), and each pair's row. ``None`` from :meth:`of` when pairs cannot be matched
     with tracks in bulk, i.e. when fence ids repeat in the index (the caller then does it all in Python)."""
 
-    objects: list[FenceTrack]
-    safe: BoolArray
-    status: IntArray
-    pending: IntArray  # 1 for a pending run (its count is read from the object when needed), else 0
-    alerted: BoolArray
+    objects: ObjectArray
+    code: IntArray  # per row: the track's fields (see _code)
+    # per row: the track equals the shared track of its code (see _SETTLED), which may then stand for it
+    shareable: BoolArray
     tracked: IntArray  # per device: how many tracks it has
     row: IntArray  # per pair: its track's row (the blank row when it has none)
     matched: BoolArray  # per pair: its device has a track for its fence
 
     @classmethod
     def of(
-        cls, starts: Sequence[GeofenceState | None], index: FenceIndex, pairs: _Pairs, slot: IntArray
+        cls, fence_maps: Sequence[dict[str, FenceTrack]], index: FenceIndex, pairs: _Pairs, slot: IntArray
     ) -> _Tracks | None:
+        """From each device's tracks (``fence_maps``, by device slot)."""
         if len(index.positions) != len(index):  # fence ids repeat: a track would meet two fences
             return None
-        # Every track gathered with C loops (chain, map) rather than a Python loop over tracks: the
-        # devices' fence ids and tracks in order, then each track's settled fields as one small code,
-        # looked up by (kind, status, alerted, pending) (computed in Python only for unusual counts).
-        fence_maps = [_NO_TRACKS if state is None else state.fences for state in starts]
-        tracked = list(map(len, fence_maps))
+        # Every track gathered with C loops (chain, map) rather than a Python loop over tracks.
+        tracked = np.fromiter(map(len, fence_maps), np.intp, len(fence_maps))
         ids = list(chain.from_iterable(fence_maps))
-        objects = list(chain.from_iterable(map(dict.values, fence_maps)))
-        codes = list(map(_TRACK_CODES.get, map(_TRACK_FIELDS, objects)))
-        if None in codes:
-            codes = [
-                _track_code(track) if code is None else code
-                for code, track in zip(codes, objects, strict=True)
+        count = len(ids)
+        listed: list[FenceTrack] = list(chain.from_iterable(map(dict.values, fence_maps)))
+        listed.append(_BLANK)
+        objects = np.fromiter(listed, object, count + 1)
+        track_id = np.fromiter(map(id, listed), np.int64, count + 1)
+        at = np.minimum(np.searchsorted(_SETTLED_ID_SORTED, track_id), len(_SETTLED_ID_SORTED) - 1)
+        shared = (_SETTLED_ID_SORTED[at] == track_id) & (track_id != _NONE_ID)
+        code = np.where(shared, _SETTLED_ORDER[at], -1)
+        odd = np.flatnonzero(~shared)
+        if len(odd):  # tracks not shared (see _SETTLED): their fields one by one
+            others = objects[odd].tolist()
+            found = list(map(_TRACK_CODES.get, map(_TRACK_FIELDS, others)))
+            code[odd] = [_track_code(t) if c is None else c for c, t in zip(found, others, strict=True)]
+            # Settled, and nothing else set (a state saved by other code could say otherwise).
+            shared[odd] = [
+                not track.pending and track.pending_since is None and not track.pending_non_cell
+                for track in others
             ]
-        # Each track's fence by its position in the index (-1: a fence that left the index, whose track
-        # meets no pair and is dropped, as in geofence_step). Pairs are joined with tracks on (device,
-        # fence position): exact integer keys, unique per track since a device has one track per fence id
-        # and fence ids do not repeat in the index.
-        positions = np.fromiter(map(index.positions.get, ids, repeat(-1)), np.int64, len(ids))
-        objects.append(_BLANK)
-        codes.append(_CODES["danger", "unknown", False])
-        width = len(index)
-        key = np.repeat(np.arange(len(starts), dtype=np.int64) * width, tracked) + positions
-        known = positions >= 0
-        order = np.flatnonzero(known) if not known.all() else None
-        if order is not None:
-            key = key[order]
-        sorter = np.argsort(key)
-        key = key[sorter]
-        blank = len(ids)
-        pair_key = slot[pairs.fix] * width + pairs.fence
-        row = np.full(len(pair_key), blank, dtype=np.intp)
-        if len(key):
-            at = np.minimum(np.searchsorted(key, pair_key), len(key) - 1)
-            candidate = np.flatnonzero(key[at] == pair_key)
-            found = sorter[at[candidate]]
-            row[candidate] = found if order is None else order[found]
-        code = np.array(codes, dtype=np.intp)
-        return cls(
-            objects,
-            code & _SAFE_BIT != 0,
-            (code >> _STATUS_SHIFT) & 3,
-            (code & _PENDING != 0).astype(np.int64),
-            code & _ALERTED_BIT != 0,
-            np.array(tracked, dtype=np.intp),
-            row,
-            row != blank,
-        )
+        code[count] = _BLANK_CODE
+        row = _join(ids, tracked, index, pairs, slot)
+        return cls(objects, code, shared, tracked, row, row != count)
 
-    def leaves(self, pairs: _Pairs, index: FenceIndex, slot: IntArray) -> BoolArray:
+    def leaves(self, pairs: _Pairs, slot: IntArray) -> BoolArray:
         """Per fix: whether, applied to its device's tracks as they were when the batch started, it would
-        leave them exactly as they are (same fences, same tracks, no event)."""
+        leave them exactly as they are (same fences in the same order, same tracks, no event)."""
         # The sides a fix can be on and leave a track as it is: uncertain; or, nothing pending, its settled
-        # side, unless that is a violation not alerted yet (the schedule may allow the event now).
-        violating = np.where(self.safe, OUTSIDE, INSIDE)
-        settled = (
-            (self.pending == 0) & (self.status != UNCERTAIN) & ((self.status != violating) | self.alerted)
-        )
-        still = (1 << UNCERTAIN) | np.where(settled, 1 << self.status, 0)
+        # side, unless that is a violation not alerted yet (the schedule may allow the event now). As a
+        # bit mask of sides per track code.
         row, safe, side = self.row, pairs.safe, pairs.side
-        may_stay = self.matched & (self.safe[row] == safe) & ((still[row] >> side) & 1 == 1)
+        code = np.take(self.code, row)
+        may_stay = (
+            self.matched & ((code & _SAFE_BIT != 0) == safe) & ((np.take(_STILL, code) >> side) & 1 == 1)
+        )
         # A fence without a track leaves nothing behind only if it is a danger zone the fix is not clearly in.
         quiet = may_stay | (~self.matched & ~safe & (side != INSIDE))
         count = len(slot)
         noisy = np.bincount(pairs.fix[~quiet], minlength=count)
-        kept = np.bincount(pairs.fix[self.matched], minlength=count)
+        met = np.flatnonzero(self.matched)
+        fix_met = pairs.fix[met]
+        kept = np.bincount(fix_met, minlength=count)
+        # The tracks in the order the fix meets their fences, as geofence_step would write them again
+        # (the order of the saved JSON): only an index rebuilt since can change it.
+        row_met = row[met]
+        moved = fix_met[1:][(fix_met[1:] == fix_met[:-1]) & (row_met[1:] < row_met[:-1])]
+        noisy[moved] += 1
         # Every track must be met again: a fence no longer among the fix's fences has its track dropped.
-        leaves: BoolArray = (noisy == 0) & (kept == self.tracked[slot])
+        leaves: BoolArray = (noisy == 0) & (kept == np.take(self.tracked, slot))
         return leaves
 
 
+def _join(ids: list[str], tracked: IntArray, index: FenceIndex, pairs: _Pairs, slot: IntArray) -> IntArray:
+    """Each pair's track: its row among ``ids`` (the devices' tracks' fence ids, ``tracked[d]`` of them
+    for device d, in device order), or ``len(ids)`` when its device has no track for its fence.
+
+    Every pair is compared with every track of its device (a device has a few), rather than each track's
+    fence id looked up among the index's (a dictionary of 100,000 entries all over memory: one of the
+    largest costs of the batch path before)."""
+    count = len(ids)
+    row = np.full(len(pairs.fix), count, dtype=np.intp)
+    if not count:
+        return row
+    pair_device = np.take(slot, pairs.fix)
+    per_pair = np.take(tracked, pair_device)
+    total = int(per_pair.sum())
+    pair = np.repeat(np.arange(len(per_pair), dtype=np.intp), per_pair)
+    first_row = np.cumsum(tracked) - tracked
+    candidate = np.repeat(np.take(first_row, pair_device) - (np.cumsum(per_pair) - per_pair), per_pair)
+    candidate += np.arange(total, dtype=np.intp)
+    # Tracks are keyed by the index's own id strings (the batch path builds them so): the very object,
+    # compared by address without reading the string.
+    same = np.take(np.fromiter(map(id, ids), np.int64, count), candidate) == np.take(pairs.id_object, pair)
+    row[pair[same]] = candidate[same]
+    found = np.zeros(count, dtype=bool)
+    found[candidate[same]] = True
+    if not found.all():
+        # Other tracks (ids decoded from a saved state, an index rebuilt since, or fences gone): by
+        # hash, then by value.
+        left = np.flatnonzero(~found[candidate] & (row[pair] == count))
+        pair, candidate = pair[left], candidate[left]
+        id_hash = np.zeros(count, dtype=np.int64)
+        unfound = np.flatnonzero(~found)
+        id_hash[unfound] = np.fromiter(
+            map(hash, map(ids.__getitem__, unfound.tolist())), np.int64, len(unfound)
+        )
+        hit = np.flatnonzero(np.take(id_hash, candidate) == index.id_hashes[np.take(pairs.fence, pair)])
+        pair, candidate = pair[hit], candidate[hit]
+        equal = [
+            ids[track] == fence_id
+            for track, fence_id in zip(
+                candidate.tolist(), index.ids[np.take(pairs.fence, pair)].tolist(), strict=True
+            )
+        ]
+        equal_array = np.fromiter(equal, bool, len(equal))
+        row[pair[equal_array]] = candidate[equal_array]
+    return row
+
+
+def _still_sides(code: int) -> int:
+    """The sides (a bit per side code) a fix may be on and leave a track of this code as it is."""
+    status, safe = (code >> _STATUS_SHIFT) & 3, code & _SAFE_BIT
+    violating = OUTSIDE if safe else INSIDE
+    settled = not code & _PENDING and status != UNCERTAIN and (status != violating or code & _ALERTED_BIT)
+    return (1 << UNCERTAIN) | ((1 << status) if settled else 0)
+
+
+_STILL: Final = np.array([_still_sides(code) for code in range(_CODE_COUNT)], dtype=np.intp)
+
+
 class _Next(NamedTuple):
-    """What each selected pair's track becomes (:data:`_DROP`, :data:`_KEEP`, :data:`_NEW`), the new
-    track's fields, and whether the pair's fix should raise the fence's event (if its schedule allows)."""
+    """What each selected pair's track becomes (:data:`_DROP`, :data:`_KEEP`, :data:`_NEW`) and the new
+    track, and whether the pair's fix should raise the fence's event (if its schedule allows)."""
 
     outcome: IntArray
-    safe: BoolArray
-    status: IntArray
-    pending: IntArray
-    since: ObjectArray
-    non_cell: BoolArray
+    track: ObjectArray  # the track kept or new (None for dropped ones)
+    code: IntArray  # its code
     alert: BoolArray
 
 
 def _next_tracks(
-    chosen: IntArray, pairs: _Pairs, tracks: _Tracks, fixes: _Fixes, index: FenceIndex, params: GeofenceParams
+    chosen: IntArray, pairs: _Pairs, tracks: _Tracks, fixes: _Fixes, params: GeofenceParams
 ) -> _Next:
     """:func:`_tracks_after` for the pairs ``chosen``, against the tracks the batch started with."""
     side, safe = pairs.side[chosen], pairs.safe[chosen]
     violating = np.where(safe, OUTSIDE, INSIDE)
     row, matched = tracks.row[chosen], tracks.matched[chosen]
+    old = np.take(tracks.code, row)
     # A fence without a track, or whose track was of the other kind, starts from FenceTrack(kind).
-    fresh = ~(matched & (tracks.safe[row] == safe))
-    status = np.where(fresh, UNCERTAIN, tracks.status[row])
-    pending = np.where(fresh, 0, tracks.pending[row])
+    fresh = ~(matched & ((old & _SAFE_BIT != 0) == safe))
+    status = np.where(fresh, UNCERTAIN, (old >> _STATUS_SHIFT) & 3)
+    pending = ~fresh & (old & _PENDING != 0)
     uncertain = side == UNCERTAIN
-    settled = ~fresh & ~uncertain & (pending == 0) & (side == status)
+    settled = ~fresh & ~uncertain & ~pending & (side == status)
     keep = ~fresh & (uncertain | settled)
-    alert = settled & (side == violating) & ~tracks.alerted[row]
+    alert = settled & (side == violating) & (old & _ALERTED_BIT == 0)
     calm = ~uncertain & ~settled & (side != violating)
-    pending[calm] = 0  # FenceTrack(kind, side): the episode is over
     pend = ~uncertain & ~settled & (side == violating)
     # No track: a danger zone it has no track for and is not clearly in, or one it is clearly out of.
     drop = (~matched & ~safe & (side != INSIDE)) | (calm & ~safe)
     outcome = np.where(drop, _DROP, np.where(keep, _KEEP, _NEW))
-    status = np.where(calm, side, status)
-    since = np.full(len(chosen), None, dtype=object)
-    non_cell = np.zeros(len(chosen), dtype=bool)
+    # New tracks with nothing pending: FenceTrack(kind) (fresh and uncertain) or FenceTrack(kind, side).
+    code = safe.astype(np.intp) | (np.where(calm, side, status) << _STATUS_SHIFT)
+    # Kept tracks: the same, except that a settled one becomes the shared track of the same value.
+    code = np.where(keep, old, code)
+    track = np.take(_SETTLED, code)
+    kept_as_is = np.flatnonzero(keep & ~np.take(tracks.shareable, row))
+    track[kept_as_is] = np.take(tracks.objects, row[kept_as_is])
     if pend.any():
-        # _pend: extend the run, or restart it when there is none or it is stale.
-        which = np.flatnonzero(pend)
-        fix = pairs.fix[chosen[which]]
-        row_p, fresh_p = row[which], fresh[which]
-        time_us = np.array([_micros(fixes.time[f]) for f in fix.tolist()], dtype=np.int64)
-        # Only pending runs are timed: their starts are looked up and converted here, not every track's.
-        runs = [tracks.objects[r] for r in row_p.tolist()]
-        pending[which] = np.where(fresh_p, 0, np.array([track.pending for track in runs], dtype=np.int64))
-        run_start = np.empty(len(runs), dtype=object)
-        run_start[:] = [track.pending_since for track in runs]
-        has_since = ~fresh_p & np.array([t is not None for t in run_start.tolist()], dtype=bool)
-        since_us = np.array([0 if t is None else _micros(t) for t in run_start.tolist()], dtype=np.int64)
-        old_non_cell = np.array([track.pending_non_cell for track in runs], dtype=bool)
-        restart = (pending[which] == 0) | ~has_since | (time_us - since_us > params.max_gap // _MICROSECOND)
-        count = np.where(restart, 1, pending[which] + 1)
-        start_us = np.where(restart, time_us, since_us)
-        fix_non_cell = np.array(fixes.non_cell, dtype=bool)[fix]
-        run_non_cell = np.where(restart, fix_non_cell, (~fresh_p & old_non_cell) | fix_non_cell)
-        enough = (count >= params.confirm_fixes) | (
-            (count >= 2) & (time_us - start_us >= params.dwell // _MICROSECOND)
+        _extend_runs(
+            np.flatnonzero(pend), chosen, pairs, tracks, fixes, params, status, fresh, track, code, alert
         )
-        confirmed = enough & run_non_cell
-        times = np.empty(len(fix), dtype=object)
-        times[:] = [fixes.time[f] for f in fix.tolist()]
-        # Confirmed: settled on the violating side (FenceTrack(kind, side)), the event is due.
-        pending[which] = np.where(confirmed, 0, count)
-        status[which] = np.where(confirmed, side[which], status[which])
-        run_since = run_start
-        run_since[restart] = times[restart]
-        run_since[confirmed] = None
-        since[which] = run_since
-        non_cell[which] = ~confirmed & run_non_cell
-        alert[which] = confirmed
-    return _Next(outcome, safe, status, pending, since, non_cell, alert)
+    track[outcome == _DROP] = None
+    return _Next(outcome, track, code, alert)
+
+
+def _extend_runs(
+    which: IntArray,
+    chosen: IntArray,
+    pairs: _Pairs,
+    tracks: _Tracks,
+    fixes: _Fixes,
+    params: GeofenceParams,
+    status: IntArray,
+    fresh: BoolArray,
+    track: ObjectArray,
+    code: IntArray,
+    alert: BoolArray,
+) -> None:
+    """_pend for the pairs ``which`` (violating fixes, the violation not confirmed yet): extend the run,
+    or restart it when there is none or it is stale; confirm it when long enough. Fills in ``track``,
+    ``code`` and ``alert`` for them. Only these pairs' tracks and times are read, as Python objects:
+    datetimes are compared as geofence_step compares them."""
+    count = len(which)
+    fix = pairs.fix[chosen[which]].tolist()
+    times = list(map(fixes.time.__getitem__, fix))
+    fix_non_cell = list(map(fixes.non_cell.__getitem__, fix))
+    rows = tracks.row[chosen[which]]
+    running = ~fresh[which] & (np.take(tracks.code, rows) & _PENDING != 0)
+    runs = np.take(tracks.objects, rows).tolist()
+    max_gap, dwell, confirm = params.max_gap, params.dwell, params.confirm_fixes
+    safe = pairs.safe[chosen[which]].tolist()
+    side = pairs.side[chosen[which]].tolist()
+    before = np.take(status, which).tolist()
+    new: list[FenceTrack | None] = [None] * count
+    confirmed = [False] * count
+    for n, (time, fix_cell_ok, run, is_running) in enumerate(
+        zip(times, fix_non_cell, runs, running.tolist(), strict=True)
+    ):
+        # As _pend, on the run's fields (a fresh track has none: it starts one).
+        since = run.pending_since if is_running else None
+        if since is None or time - since > max_gap:
+            pending, since, non_cell = 1, time, fix_cell_ok
+        else:
+            pending, non_cell = run.pending + 1, run.pending_non_cell or fix_cell_ok
+        if non_cell and (pending >= confirm or (pending >= 2 and time - since >= dwell)):
+            confirmed[n] = True
+        else:
+            new[n] = FenceTrack(_KIND_NAME[safe[n]], _STATUS_NAME[before[n]], pending, since, non_cell)
+    done = np.array(confirmed, dtype=bool)
+    # Confirmed: settled on the violating side (FenceTrack(kind, side)), the event is due.
+    settled_code = np.array(safe, dtype=np.intp) | (np.array(side, dtype=np.intp) << _STATUS_SHIFT)
+    code[which] = np.where(done, settled_code, _PENDING)  # pending codes are not read again
+    built = np.fromiter(new, object, count)
+    track[which] = np.where(done, np.take(_SETTLED, settled_code), built)
+    alert[which] = done
 
 
 def _first_fixes(
-    first: list[int],
+    first: IntArray,
     pairs: _Pairs,
     tracks: _Tracks,
     fixes: _Fixes,
@@ -605,43 +728,34 @@ def _first_fixes(
     index: FenceIndex,
     profile_of: Callable[[str | None], WearerProfile],
     params: GeofenceParams,
-) -> tuple[list[dict[str, FenceTrack]], list[list[Event]]]:
+) -> tuple[list[dict[str, FenceTrack]], dict[int, list[Event]]]:
     """The tracks after each of ``first`` (fixes that are the first counted one of their device in the
-    batch) and their events: :func:`_tracks_after` for all of them at once."""
-    selected = np.zeros(len(fixes.reading), dtype=bool)
+    batch, in order) and the events of those that raise any, by fix: :func:`_tracks_after` for all of
+    them at once."""
+    selected = np.zeros(len(fixes.time), dtype=bool)
     selected[first] = True
     chosen = np.flatnonzero(selected[pairs.fix])
-    after = _next_tracks(chosen, pairs, tracks, fixes, index, params)
-    result = np.empty(len(chosen), dtype=object)
-    keep = np.flatnonzero(after.outcome == _KEEP)
-    objects = tracks.objects
-    result[keep] = [objects[row] for row in tracks.row[chosen[keep]].tolist()]
-    new = np.flatnonzero(after.outcome == _NEW)
-    result[new] = list(
-        map(
-            FenceTrack,
-            _KIND_NAME[after.safe[new].astype(np.intp)].tolist(),
-            _STATUS_NAME[after.status[new]].tolist(),
-            after.pending[new].tolist(),
-            after.since[new].tolist(),
-            after.non_cell[new].tolist(),
-        )
-    )
-    events: list[list[Event]] = [[] for _ in first]
-    alerts = np.flatnonzero(after.alert).tolist()
-    place = {fix: n for n, fix in enumerate(first)} if alerts else {}
-    for at in alerts:  # in pair order: a fix's events in its fences' order
+    after = _next_tracks(chosen, pairs, tracks, fixes, params)
+    result = after.track
+    events: dict[int, list[Event]] = {}
+    for at in np.flatnonzero(after.alert).tolist():  # in pair order: a fix's events in its fences' order
         pair = int(chosen[at])
         fence, fix = index.fences[int(pairs.fence[pair])], int(pairs.fix[pair])
         reading = readings[fixes.reading[fix]]
         if fence.schedule is None or schedule_active(
             fence.schedule, reading.time, profile_of(reading.device.wearer_id).timezone
         ):
-            result[at] = msgspec.structs.replace(result[at], alerted=True)
-            events[place[fix]].append(_event(reading, fence, float(pairs.distance_m[pair])))
+            track = result[at]
+            shared = _SETTLED[after.code[at]]
+            result[at] = (
+                _SETTLED[after.code[at] | _ALERTED_BIT]
+                if track is shared
+                else msgspec.structs.replace(track, alerted=True)
+            )
+            events.setdefault(fix, []).append(_event(reading, fence, float(pairs.distance_m[pair])))
     kept = np.flatnonzero(after.outcome != _DROP)
     # Each fix's tracks are the next ``count`` of the kept pairs (pairs are ordered by fix).
-    count = np.bincount(pairs.fix[chosen[kept]], minlength=len(fixes.reading))[first].tolist()
+    count = np.bincount(pairs.fix[chosen[kept]], minlength=len(fixes.time))[first].tolist()
     entries = zip(index.ids[pairs.fence[chosen[kept]]].tolist(), result[kept].tolist(), strict=True)
     new_tracks = [dict(islice(entries, n)) for n in count]
     return new_tracks, events
@@ -649,7 +763,7 @@ def _first_fixes(
 
 def _later_fixes(
     later: list[int],
-    leaves: list[bool],
+    leaves: BoolArray | None,
     changed: list[bool],
     current: list[dict[str, FenceTrack]],
     events: list[list[Event]],
@@ -660,12 +774,14 @@ def _later_fixes(
     profile_of: Callable[[str | None], WearerProfile],
     params: GeofenceParams,
 ) -> None:
-    """Apply ``later`` (fixes after their device's first counted one in the batch), in order, to the
-    devices' ``current`` tracks, through _tracks_after: they depend on what the fixes before did."""
-    bounds = np.searchsorted(pairs.fix, np.arange(len(fixes.reading) + 1)).tolist()
+    """Apply ``later`` (fixes after their device's first counted one in the batch, or every counted fix
+    when the batch is done in Python), in order, to the devices' ``current`` tracks, through
+    _tracks_after: they depend on what the fixes before did."""
+    bounds = np.searchsorted(pairs.fix, np.arange(len(fixes.time) + 1)).tolist()
+    skip = [False] * len(fixes.time) if leaves is None else leaves.tolist()
     for fix in later:
         device = fixes.slot[fix]
-        if leaves[fix] and not changed[device]:
+        if skip[fix] and not changed[device]:
             continue  # its device's tracks are still those the batch started with, and it leaves them
         changed[device] = True
         start, end = bounds[fix], bounds[fix + 1]
@@ -679,6 +795,37 @@ def _later_fixes(
             profile_of,
             params,
         )
+
+
+def _counted(
+    fixes: _Fixes, starts: Sequence[GeofenceState | None]
+) -> tuple[list[bool], list[bool], list[int], list[bool], Sequence[datetime | None]]:
+    """Which fixes count (newer than their device's last counted fix), which of them is its device's
+    first counted one in the batch, the others in order, which devices have one, and each device's last
+    counted fix time after the batch (for those that have one)."""
+    times = fixes.time
+    if len(starts) == len(times):  # no device repeats (the usual batch): device i is fix i's
+        counted = [
+            state is None or state.last_fix_time is None or time > state.last_fix_time
+            for time, state in zip(times, starts, strict=True)
+        ]
+        return counted, counted, [], counted, times
+    last = [None if state is None else state.last_fix_time for state in starts]
+    counted = [False] * len(times)
+    first = [False] * len(times)
+    later: list[int] = []
+    seen = [False] * len(last)
+    for fix, (device, time) in enumerate(zip(fixes.slot, times, strict=True)):
+        before = last[device]
+        if before is not None and time <= before:
+            continue  # late, out of order or repeated: changes nothing
+        last[device] = time
+        counted[fix] = True
+        if seen[device]:
+            later.append(fix)
+        else:
+            first[fix] = seen[device] = True
+    return counted, first, later, seen, last
 
 
 def geofence_batch(
@@ -703,41 +850,48 @@ def geofence_batch(
     if not len(index):
         return _without_fences(states, readings), events
     fixes = _Fixes.of(readings)
-    if not fixes.reading:
+    if not fixes.time:
         return {}, events
-    pairs = _Pairs.of(fixes, index, params.margin_m)
-    starts = [states.get(device_id) for device_id in fixes.devices]
-    slot = np.array(fixes.slot, dtype=np.int64)
-    tracks = _Tracks.of(starts, index, pairs, slot)
-    vectorised = tracks is not None
-    leaves = [False] * len(slot) if tracks is None else tracks.leaves(pairs, index, slot).tolist()
-    # Which fixes count (newer than the device's last counted fix) and whether each is its device's first.
-    last = [None if state is None else state.last_fix_time for state in starts]
-    counted = [False] * len(starts)
-    first: list[int] = []
-    later: list[int] = []
-    for fix, (device, time) in enumerate(zip(fixes.slot, fixes.time, strict=True)):
-        before = last[device]
-        if before is not None and time <= before:
-            continue  # late, out of order or repeated: changes nothing
-        last[device] = time
-        if counted[device]:
-            later.append(fix)
-        elif not leaves[fix]:
-            (first if vectorised else later).append(fix)
-        counted[device] = True
-    current = [{} if state is None else state.fences for state in starts]
+    starts = list(map(states.get, fixes.devices))
+    counted, first_counted, later, device_counted, last = _counted(fixes, starts)
+    # Only counted fixes of wearers meet fences: a late fix changes nothing, whatever its position.
+    queried: list[int] | None = None
+    if not fixes.all_worn or not all(counted):
+        wearers = fixes.wearers
+        queried = [fix for fix, new in enumerate(counted) if new and wearers[fix] is not None]
+    pairs = _Pairs.of(fixes, queried, index, params.margin_m)
+    slot = np.asarray(fixes.slot, dtype=np.intp)
+    # Each device's tracks as the batch goes: those it started with (shared, never modified), replaced
+    # by a new dictionary when they change. (States are Structs, always true: all() finds a None in C.)
+    seen_before = all(starts)
+    current: list[dict[str, FenceTrack]] = (
+        list(map(_FENCES, starts))
+        if seen_before
+        else [_NO_TRACKS if state is None else state.fences for state in starts]
+    )
+    tracks = _Tracks.of(current, index, pairs, slot)
     changed = [False] * len(starts)
-    if first and tracks is not None:
-        found, raised = _first_fixes(first, pairs, tracks, fixes, readings, index, profile_of, params)
-        for fix, new_tracks, fix_events in zip(first, found, raised, strict=True):
-            current[fixes.slot[fix]], changed[fixes.slot[fix]] = new_tracks, True
-            events[fixes.reading[fix]] = fix_events
+    if tracks is None:  # everything in order through _tracks_after
+        later = [fix for fix, new in enumerate(counted) if new]
+        leaves = None
+    else:
+        leaves = tracks.leaves(pairs, slot)
+        first = np.flatnonzero(np.fromiter(first_counted, bool, len(first_counted)) & ~leaves)
+        if len(first):
+            found, raised = _first_fixes(first, pairs, tracks, fixes, readings, index, profile_of, params)
+            moved = np.take(slot, first).tolist()
+            deque(map(current.__setitem__, moved, found), maxlen=0)  # current[device] = tracks, in C
+            if later:
+                deque(map(changed.__setitem__, moved, repeat(True)), maxlen=0)
+            for fix, fix_events in raised.items():
+                events[fixes.reading[fix]] = fix_events
     if later:
         _later_fixes(
             later, leaves, changed, current, events, pairs, fixes, readings, index, profile_of, params
         )
-    return _new_states(fixes.devices, starts, counted, last, current), events
+    if not seen_before:  # devices seen for the first time: their own (empty) dictionary
+        current = [{} if tracks_now is _NO_TRACKS else tracks_now for tracks_now in current]
+    return _new_states(fixes.devices, starts, device_counted, last, current), events
 
 
 def _new_states(
