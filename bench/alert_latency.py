@@ -31,9 +31,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from geosentinel.alerts.policy import Policy, Step
-from geosentinel.model import Locale
+from geosentinel.model import Locale, Region
 from geosentinel.sim.speakers import WATCH_SOS_STATUS
 from geosentinel.store import open_store, schema
+from geosentinel.store.regions import region_url
 from geosentinel.testing import ServiceProcess, free_port, provision
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -84,7 +85,7 @@ def press_sos(port: int, uid: str) -> float:
 
 def latencies_ms(db_url: str) -> list[tuple[float, float]]:
     """Per SOS alert: (read → handed to the channel, of which read → notification written), in ms."""
-    engine = sa.create_engine(db_url)
+    engine = sa.create_engine(region_url(db_url, Region.EU))  # the organisation's region holds its alerts
     e, n = schema.events, schema.notifications
     query = (
         sa.select(e.c.received_us, n.c.created_us, n.c.handed_us)

@@ -25,15 +25,18 @@ from pathlib import Path
 import sqlalchemy as sa
 import uvloop
 
+from geosentinel.model import Region
 from geosentinel.store import Store, open_store, schema
+from geosentinel.store.regions import region_url
 from geosentinel.testing import ServiceProcess, provision
 
 ID_BASE = 7_000_000_000
 
 
 def register_watches(db_url: str, org_id: str, count: int, base: int = ID_BASE) -> None:
-    """N wearers with a watch each, in one transaction (the CLI would take minutes for 10,000)."""
-    engine = sa.create_engine(db_url)
+    """N wearers with a watch each, in one transaction (the CLI would take minutes for 10,000), written
+    straight into the region's database where the organisation lives (``db_url`` is the deployment's)."""
+    engine = sa.create_engine(region_url(db_url, Region.EU))
     now_us = int(time.time() * 1e6)
     wearers = [
         {"id": str(uuid.uuid4()), "org_id": org_id, "name": f"W{i}", "created_us": now_us}
