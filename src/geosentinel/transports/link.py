@@ -39,6 +39,10 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 # Messages a worker may have awaiting the core before its stream gateways count as saturated: what the
 # core's partitions hold when full (4 × 4,000), so one worker alone cannot queue beyond that.
 MAX_IN_FLIGHT_MESSAGES = 16_000
+# A frame leaves early once it holds this many messages. When stream gateways resume reading after
+# saturation, one event-loop turn can read the backlog of 10,000 connections at once: left in one frame,
+# that exceeded MAX_FRAME_BYTES (77 MB measured) and the link was dropped.
+MAX_MESSAGES_PER_FRAME = 2_000
 
 T = TypeVar("T")
 _OUTCOMES = tuple(Outcome)  # by value: cheaper than calling the enum on every answer
@@ -95,6 +99,10 @@ class FrameWriter(Generic[T]):
         self._new = new
         self._finish = finish
         self._frame: T | None = None
+
+    def flush(self) -> None:
+        """Send the frame being filled now (the next ``frame()`` starts another)."""
+        self._flush()
 
     def frame(self) -> T:
         frame = self._frame
@@ -246,6 +254,7 @@ class LinkClient:
         self._writer = writer
         self._waiting: dict[int, tuple[OnDone, int]] = {}  # request id → (callback, message count)
         self._in_flight = 0  # messages awaiting the core
+        self._framed = 0  # messages in the frame being filled
         self._core_saturated = False
         self._next_id = 0
         self._reader_task: asyncio.Task[None] | None = None
@@ -279,7 +288,13 @@ class LinkClient:
         self._next_id += 1
         self._waiting[self._next_id] = (on_done, len(messages))
         self._in_flight += len(messages)
-        self._out.frame().requests.append((self._next_id, messages, device_id, may_refuse))
+        frame = self._out.frame()
+        if not frame.requests:
+            self._framed = 0
+        frame.requests.append((self._next_id, messages, device_id, may_refuse))
+        self._framed += len(messages)
+        if self._framed >= MAX_MESSAGES_PER_FRAME:
+            self._out.flush()
 
     def ready(self) -> None:
         """Tell the core that this worker listens on all its ports (the core serves only once all are)."""
