@@ -82,13 +82,17 @@ class InactivityDetector:
         profile: WearerProfile,
         listening_since: datetime | None = None,
     ) -> tuple[InactivityState | None, list[Event]]:
-        if state is None or state.alerted or not in_day_hours(now, profile):
-            return state, []
-        if now - state.rhythm.last_arrival > SILENT_FACTOR * silence_limit(state.rhythm, profile, device):
+        if state is None or state.alerted:
             return state, []
         limit = timedelta(hours=profile.inactivity_hours)
         # Time the platform was down does not count: nobody could see whether the wearer moved.
         since = state.last_activity if listening_since is None else max(state.last_activity, listening_since)
+        if now - since < limit:  # day hours within it are fewer still: the common case, settled cheaply
+            return state, []
+        if not in_day_hours(now, profile):
+            return state, []
+        if now - state.rhythm.last_arrival > SILENT_FACTOR * silence_limit(state.rhythm, profile, device):
+            return state, []
         inactive = day_hours_between(since, now, profile, limit)
         if inactive < limit:
             return state, []

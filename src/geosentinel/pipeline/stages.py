@@ -222,7 +222,7 @@ def sweep(
             except Exception:
                 log.exception("detector %s failed on the sweep of device %s", detector.name, device.unique_id)
                 continue
-            if after is not None and after != before:
+            if after is not None and after is not before and after != before:
                 detectors[detector.name] = after
                 changed = True
             events.extend(found)
