@@ -58,13 +58,19 @@ def test_a_real_fall_window_fires_and_clapping_does_not(dataset: umafall.Dataset
 
 
 def test_a_window_and_the_whole_trial_agree(dataset: umafall.Dataset) -> None:
-    """The server's path (a window around the impact) and evaluate's (the whole trial) are one path."""
+    """The server's path (a window around the impact) and evaluate's (the whole trial) are one path: the
+    whole trial sent as one window is judged exactly alike, and a window cut 2 s before and 5 s after the
+    impact gets the same verdict. (Not quite the same probability: the cut window has no context before
+    its first sample, for the gravity average and the first second's posture; 0.02 apart for this fall
+    with the previous model, 0.08 with the shipped one, both far above the threshold.)"""
     model = FallModel.load()
     recording = trial(dataset, FALL)
     whole = score_recording(model, recording.accel_g.t_s, recording.accel_g.xyz)
+    assert model.score_window(recording.accel_g.t_s, recording.accel_g.xyz) == whole
     t, accel, _, _ = device_window(recording, before_s=2.0, after_s=5.0)
     window = model.score_window(t, accel)
-    assert window.probability == pytest.approx(whole.probability, abs=0.05)
+    assert window.is_fall and whole.is_fall
+    assert window.probability == pytest.approx(whole.probability, abs=0.1)
     assert whole.impact_offset_s is not None
     peak_s = recording.accel_g.t_s[int(np.argmax(np.linalg.norm(recording.accel_g.xyz, axis=1)))]
     assert whole.impact_offset_s == pytest.approx(peak_s, abs=0.1)

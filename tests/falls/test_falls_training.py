@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from geosentinel.falls import training, umafall
-from geosentinel.falls.classifier import FallModel
+from geosentinel.falls.classifier import FallModel, recording_streams
+from geosentinel.falls.features import candidate_impacts
 from geosentinel.falls.metrics import Outcome, summarise
+from geosentinel.falls.sequence import LENGTH, sequence_vector
 
 
 def test_threshold_meets_both_targets_when_it_can() -> None:
@@ -33,6 +35,28 @@ def test_figures_without_falls_are_null_not_a_crash() -> None:
     assert figures["sensitivity"] is None and figures["f1"] is None
     assert figures["specificity"] == 0.75
     assert figures["false_alarms_per_adl_hour"] == pytest.approx(60.0)
+
+
+def test_the_network_also_trains_on_windows_shifted_by_a_grid_step(dataset: umafall.Dataset) -> None:
+    """Each candidate carries its sequence with the impact one grid step earlier and later (training
+    copies for the network); the window scored stays the candidate's own."""
+    assert training.NETWORK_SHIFTS == (-1, 1)
+    checked = 0
+    trials = dataset.trials[:6]
+    for recording, windows in zip(trials, training.trial_windows(trials), strict=True):
+        gyro = recording.gyro_dps
+        accel = recording.accel_g
+        streams = recording_streams(
+            accel.t_s, accel.xyz, gyro.t_s if gyro else None, gyro.xyz if gyro else None
+        )
+        candidates = [(s, i) for s in streams for i in candidate_impacts(s.magnitude_g)]
+        assert windows.shifted.shape == (len(candidates), 2, LENGTH)
+        for n, (stream, impact) in enumerate(candidates):
+            np.testing.assert_array_equal(windows.sequences[n], sequence_vector(stream, impact))
+            for k, shift in enumerate(training.NETWORK_SHIFTS):
+                np.testing.assert_array_equal(windows.shifted[n, k], sequence_vector(stream, impact + shift))
+            checked += 1
+    assert checked >= 5
 
 
 @pytest.mark.slow

@@ -68,6 +68,10 @@ MODELS: dict[str, Callable[[], Estimator]] = {"hgb": _hgb, "logistic": _logistic
 NETWORK_HIDDEN = 32
 NETWORK_ALPHA = 1.0
 NETWORK_MEMBERS = 3
+# Augmentation for the network: every training window is also taken with the impact one grid step
+# (50 ms) earlier and later. Where the peak lands on the 20 Hz grid depends on the sampling phase and
+# the device's rate; the network should not depend on that sample, the trees' summary features hardly do.
+NETWORK_SHIFTS: tuple[int, ...] = (-1, 1)
 
 
 def known_model(model: str) -> bool:
@@ -76,6 +80,7 @@ def known_model(model: str) -> bool:
 
 
 def _network(sequences: Floats, labels: Floats) -> Network:
+    """The network fitted on ``sequences`` (the training windows and their shifted copies)."""
     from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
     from sklearn.preprocessing import StandardScaler
 
@@ -105,6 +110,9 @@ class TrialWindows:
     peak_g: float  # largest raw |a| of the trial: the threshold baseline
     rows: tuple[dict[str, float], ...]
     sequences: Floats  # one sequence vector per row (candidates × sequence.LENGTH)
+    # The same with the impact moved by each of NETWORK_SHIFTS (candidates × shifts × LENGTH): training
+    # copies for the network, never scored.
+    shifted: Floats
 
 
 def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> list[TrialWindows]:
@@ -121,6 +129,12 @@ def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> 
         ]
         rows = tuple(window_features(stream, impact) for stream, impact in candidates)
         sequences = np.array([sequence_vector(stream, impact) for stream, impact in candidates])
+        shifted = np.array(
+            [
+                [sequence_vector(stream, min(max(impact + d, 0), len(stream) - 1)) for d in NETWORK_SHIFTS]
+                for stream, impact in candidates
+            ]
+        )
         out.append(
             TrialWindows(
                 trial.trial_id,
@@ -131,6 +145,7 @@ def trial_windows(trials: Sequence[Trial], progress: Progress | None = None) -> 
                 trial.peak_g,
                 rows,
                 sequences.reshape(len(rows), LENGTH),
+                shifted.reshape(len(rows), len(NETWORK_SHIFTS), LENGTH),
             )
         )
         if progress is not None:
@@ -173,8 +188,13 @@ def fit(trials: Sequence[TrialWindows], names: Sequence[str], model: str) -> Sco
         estimator.fit(x, y)  # type: ignore[attr-defined]
         if model.endswith(NETWORK_SUFFIX):
             width = LENGTH if any(name in GYRO_FEATURES for name in names) else ACCEL_LENGTH
-            sequences = np.array([t.sequences[i, :width] for t, i, _ in _selected(trials)])
-            network = _network(sequences, y)
+            chosen = _selected(trials)
+            copies = [np.array([t.sequences[i, :width] for t, i, _ in chosen]).reshape(-1, width)]
+            copies += [
+                np.array([t.shifted[i, k, :width] for t, i, _ in chosen]).reshape(-1, width)
+                for k in range(len(NETWORK_SHIFTS))
+            ]
+            network = _network(np.concatenate(copies), np.tile(y, len(copies)))
     return Scorer(estimator, tuple(names), 1.0, network)
 
 
@@ -243,7 +263,12 @@ def train_final(
     metadata: dict[str, Any] = {
         "model": model,
         "random_state": RANDOM_STATE,
-        "network": {"hidden": NETWORK_HIDDEN, "alpha": NETWORK_ALPHA, "members": NETWORK_MEMBERS}
+        "network": {
+            "hidden": NETWORK_HIDDEN,
+            "alpha": NETWORK_ALPHA,
+            "members": NETWORK_MEMBERS,
+            "impact_shifts": list(NETWORK_SHIFTS),
+        }
         if model.endswith(NETWORK_SUFFIX)
         else None,
         "threshold_rule": "out-of-fold (leave-one-subject-out) trial scores, choose_threshold",
