@@ -122,7 +122,8 @@ def falls_section(path: Path) -> list[str]:
         "",
         f"`bench/falls.py`: the shipped model ({d['model_bytes']:,} bytes) loaded in fresh processes, then "
         f"{d['windows']:,} real UMAFall wrist windows of {d['window_s']} s with the gyroscope scored through "
-        "`FallModel.score_window` (resampling, candidate impacts, features, trees), as the service does. "
+        "`FallModel.score_window` (resampling, candidate impacts, features, the trees and the sequence "
+        "network), as the service does. "
         "Detection quality (leave-one-subject-out) is in docs/falls.md.",
         "",
         "| import (fresh process) | load | score p50 | score p99 | score max |",
