@@ -90,6 +90,27 @@ def test_a_batch_spanning_regions_lands_in_each(store: Store) -> None:
     assert store.count_readings() == 3
 
 
+def test_a_region_put_in_use_by_another_process_is_found_at_once(tmp_path: Path) -> None:
+    """The service trusts its list of regions in use for a few seconds (sweeps and logins ask it all the
+    time); a region another process (the CLI) puts in use meanwhile is still found by lookups, and still
+    checked by uniqueness checks, at once."""
+    url = f"sqlite:///{tmp_path / 'gs.db'}"
+    service, cli = open_store(url), open_store(url)
+    try:
+        eu_org, _, _ = _tenant(service, Region.EU, 1)
+        assert service.count_readings() == 0  # the service has now read the list: eu only
+        cn_org, _, cn_device = _tenant(cli, Region.CN, 2)
+        assert service.device_by_unique_id("uid-2") == cn_device
+        with pytest.raises(StoreError):
+            service.create_device(eu_org, None, "uid-2", "osmand")
+        cli.create_user(cn_org, "li@example.cn", "hash", Role.ADMIN, "Li")
+        with pytest.raises(StoreError):
+            service.create_user(eu_org, "li@example.cn", "hash", Role.ADMIN, "Li")
+    finally:
+        service.close()
+        cli.close()
+
+
 def test_a_region_is_opened_only_when_an_organisation_lives_there(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'gs.db'}")
     try:

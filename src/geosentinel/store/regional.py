@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,6 +62,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# How long the list of regions in use is trusted. Sweeps and logins fan out to every region in use, several
+# times a second; a region is put in use by creating an organisation there (here, or by the CLI in another
+# process), which is rare. Lookups that find nothing ask again with a fresh list, so a uniqueness check
+# never misses a region.
+REGIONS_IN_USE_TTL_S = 5.0
+
 
 class RegionalStore:
     def __init__(
@@ -77,6 +84,7 @@ class RegionalStore:
         self._device_orgs: dict[str, str] = {}
         self._user_orgs: dict[str, str] = {}
         self._notification_orgs: dict[str, str] = {}
+        self._regions_in_use: tuple[float, list[Region]] | None = None  # (when read, monotonic; regions)
 
     # Routing ---------------------------------------------------------------------------------------
     def region_store(self, region: Region) -> Store:
@@ -89,8 +97,12 @@ class RegionalStore:
                     store = self._stores[region] = self._open_region(self._urls[region])
         return store
 
-    def _in_use(self) -> list[Store]:
-        return [self.region_store(region) for region in self.directory.regions_in_use()]
+    def _in_use(self, fresh: bool = False) -> list[Store]:
+        known = self._regions_in_use
+        now = time.monotonic()
+        if fresh or known is None or now - known[0] > REGIONS_IN_USE_TTL_S:
+            known = self._regions_in_use = (now, self.directory.regions_in_use())
+        return [self.region_store(region) for region in known[1]]
 
     def _region(self, org_id: str) -> Region | None:
         region = self._org_regions.get(org_id)
@@ -133,10 +145,16 @@ class RegionalStore:
         return self._known_region(org_id)
 
     def _first(self, ask: Callable[[Store], T | None]) -> T | None:
-        for store in self._in_use():
+        asked = self._in_use()
+        for store in asked:
             found = ask(store)
             if found is not None:
                 return found
+        for store in self._in_use(fresh=True):  # a region put in use since the list was read
+            if store not in asked:
+                found = ask(store)
+                if found is not None:
+                    return found
         return None
 
     def _remember_user(self, user: User) -> User:
@@ -201,6 +219,7 @@ class RegionalStore:
             self.directory.remove(new_id)
             raise
         self._org_regions[org.id] = region
+        self._regions_in_use = None
         return org
 
     def org_by_name(self, name: str) -> Organisation | None:
