@@ -27,6 +27,7 @@ from geosentinel.protocols.base import (
     Session,
 )
 from geosentinel.testing import FakeClock
+from geosentinel.transports import tcp_gateway
 from geosentinel.transports.tcp_gateway import TcpGateway, TcpLimits
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -229,3 +230,51 @@ async def test_garbage_flood_is_cut_off_and_memory_stays_bounded(gateway: TcpGat
     sock.close()
     assert sent < 10 * 1024 * 1024
     assert gateway.counters.cut_off == 1
+
+
+class BoundedSink(ScriptedSink):
+    """Holds everything it is given and is saturated once it holds ``capacity`` requests."""
+
+    def __init__(self, known: set[str]) -> None:
+        super().__init__(known)
+        self.auto = False
+        self.capacity = 0
+
+    def saturated(self) -> bool:
+        return len(self.held) >= self.capacity
+
+
+async def test_throttled_connections_resume_a_slice_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Resuming every throttled connection at once makes each read its whole backlog in one event-loop
+    # turn (190,000 frames with 10,000 watches): a slice per turn, and none once the sink is full again.
+    monkeypatch.setattr(tcp_gateway, "RESUME_SLICE", 2)
+    sink = BoundedSink({"1"})
+    gw = TcpGateway(CODEC, sink, FakeClock(NOW))
+    await gw.start("127.0.0.1", 0)
+    try:
+        clients = [await connect(gw) for _ in range(6)]
+        for _reader, writer in clients:
+            writer.write(b"1,first\n")
+        await _until(lambda: gw.counters.throttled == 6)
+        for _reader, writer in clients:
+            writer.write(b"1,second\n")  # waits in the socket: every connection is paused
+            await writer.drain()
+        await asyncio.sleep(0.1)
+        assert len(sink.held) == 6
+
+        sink.capacity = 7  # room for one more request: one slice is resumed, then the sink is full again
+        await _until(lambda: len(sink.held) >= 8)
+        await asyncio.sleep(0.2)
+        assert len(sink.held) == 8  # the second slice waits: 2 connections read, not 6
+
+        sink.capacity = 100
+        await _until(lambda: len(sink.held) == 12)  # every connection is read in the end
+    finally:
+        await gw.close()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
