@@ -68,7 +68,11 @@ class BatchWriter:
                     return
                 jobs = [first]
                 stop = self._drain(jobs)
-                self._commit_group(connection, jobs)
+                # A job whose caller gave up (its future cancelled, e.g. at shutdown) is not run; the
+                # others can no longer be cancelled, so setting their results cannot fail.
+                jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+                if jobs:
+                    self._commit_group(connection, jobs)
                 if stop:
                     return
 
