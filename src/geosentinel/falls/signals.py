@@ -155,10 +155,14 @@ def _onto_grid(offsets_s: Floats, values: Floats, count: int, peak_from: float, 
     kept = values[order[first]]
     if len(values) >= 3:
         magnitude = np.sqrt(np.einsum("ij,ij->i", values, values))
-        inner = np.arange(1, len(values) - 1)
-        before, here, after = magnitude[inner - 1], magnitude[inner], magnitude[inner + 1]
-        valleys = inner[(here <= before) & (here <= after) & (here <= valley_to)]
-        peaks = inner[(here >= before) & (here >= after) & (here >= peak_from)]
+        before, here, after = magnitude[:-2], magnitude[1:-1], magnitude[2:]  # views: sample i + 1
+        no_valleys = valley_to < 0.0  # (a magnitude never is: the gyroscope's case)
+        valleys = (
+            np.zeros(0, dtype=np.intp)
+            if no_valleys
+            else np.flatnonzero((here <= before) & (here <= after) & (here <= valley_to)) + 1
+        )
+        peaks = np.flatnonzero((here >= before) & (here >= after) & (here >= peak_from)) + 1
         for found, sign in ((valleys, -1.0), (peaks, 1.0)):
             if len(found) == 0:
                 continue
