@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geosentinel.falls.signals import GRID_HZ, Floats, Resampled
+from geosentinel.falls.signals import GRID_HZ, Floats, Resampled, clipped
 
 TRIGGER_G = 1.8  # candidate impacts: low, so that almost every fall has one (recall first, the model sorts)
 CANDIDATE_SPACING_S = 1.5  # an impact is the largest peak within this distance
@@ -62,6 +62,31 @@ def _steps(seconds: float) -> int:
     return round(seconds * GRID_HZ)
 
 
+# Speed: a window has one to four candidates of ~150 grid points, so the cost here is numpy's per-call
+# overhead, not arithmetic. These are numpy's own mean and standard deviation (the same reductions and
+# divisions, so the same bits: the shipped model was trained on them) without the Python wrappers of
+# ``ndarray.mean`` and ``ndarray.std``, which cost more than the sums themselves on arrays this small.
+
+
+def _mean(values: Floats) -> float:
+    return float(np.add.reduce(values) / len(values))
+
+
+def _std(values: Floats) -> float:
+    centred = values - np.add.reduce(values) / len(values)
+    return float(np.sqrt(np.add.reduce(centred * centred) / len(values)))
+
+
+def _mean_rows(values: Floats) -> Floats:
+    """``ndarray.mean(axis=0)``: the column sums divided by the row count."""
+    return np.asarray(np.add.reduce(values, axis=0) / len(values), dtype=np.float64)
+
+
+def _norm(vector: Floats) -> float:
+    """``np.linalg.norm`` of a vector (its square root of a dot product), without its dispatching."""
+    return float(np.sqrt(np.dot(vector, vector)))
+
+
 def candidate_impacts(magnitude_g: Floats) -> list[int]:
     """Grid indices of candidate impacts, in time order: peaks of ``|a|`` of at least
     :data:`TRIGGER_G` that are the largest within :data:`CANDIDATE_SPACING_S` and have enough context
@@ -69,15 +94,14 @@ def candidate_impacts(magnitude_g: Floats) -> list[int]:
     m = magnitude_g
     if len(m) < 3:
         return []
-    inner = np.arange(1, len(m) - 1)
+    inner = m[1:-1]
     # Local maxima; on a plateau (a saturated sensor) its first sample.
-    is_peak = (m[inner] >= m[inner - 1]) & (m[inner] > m[inner + 1]) & (m[inner] >= TRIGGER_G)
-    peaks = inner[is_peak]
+    peaks = np.flatnonzero((inner >= m[:-2]) & (inner > m[2:]) & (inner >= TRIGGER_G)) + 1
     spacing = _steps(CANDIDATE_SPACING_S)
     kept: list[int] = []
-    for index in peaks[np.argsort(-m[peaks], kind="stable")]:  # largest first, earliest on ties
-        if all(abs(int(index) - k) > spacing for k in kept):
-            kept.append(int(index))
+    for index in peaks[np.argsort(-m[peaks], kind="stable")].tolist():  # largest first, earliest on ties
+        if all(abs(index - k) > spacing for k in kept):
+            kept.append(index)
     first, last = _steps(MIN_PRE_S), len(m) - 1 - _steps(MIN_POST_S)
     return sorted(k for k in kept if first <= k <= last)
 
@@ -85,12 +109,13 @@ def candidate_impacts(magnitude_g: Floats) -> list[int]:
 def window_features(stream: Resampled, impact: int) -> dict[str, float]:
     """The features of the window around ``impact`` (a grid index): every name of
     :data:`ACCEL_FEATURES`, plus :data:`GYRO_FEATURES` when the stream has a gyroscope."""
-    features = _impact(stream.magnitude_g, stream.accel_g, impact)
-    features |= _before_after(stream.magnitude_g, impact)
-    features |= _posture(stream.accel_g, impact)
-    features |= _rhythm(stream.magnitude_g, impact)
-    if stream.gyro_dps is not None:
-        features |= _rotation(stream.gyro_dps, impact)
+    m = stream.magnitude_g
+    features = _impact(m, stream.accel_g, impact)
+    features |= _before_after(m, impact)
+    features |= _posture(stream.accel_g, stream.accel_norm_g, impact)
+    features |= _rhythm(m, impact)
+    if stream.gyro_norm_dps is not None:
+        features |= _rotation(stream.gyro_norm_dps, impact)
     return features
 
 
@@ -110,7 +135,7 @@ def _impact(m: Floats, accel: Floats, impact: int) -> dict[str, float]:
         "jerk_peak_g_per_s": float(jerk.max()) if len(jerk) else 0.0,
         "freefall_min_g": float(fall.min()) if len(fall) else 1.0,
         "freefall_s": float(np.count_nonzero(fall < 0.6)) / GRID_HZ,
-        "descent_velocity_m_s": STANDARD_GRAVITY * float(np.sum(1.0 - fall)) / GRID_HZ,
+        "descent_velocity_m_s": STANDARD_GRAVITY * float(np.add.reduce(1.0 - fall)) / GRID_HZ,
     }
 
 
@@ -142,53 +167,56 @@ def _before_after(m: Floats, impact: int) -> dict[str, float]:
         settled = post
     half_second = _steps(0.5)
     moving_std = _moving_std(settled, half_second)
+    still = np.count_nonzero(moving_std < STILL_STD_G) / len(moving_std) if len(moving_std) else 0.0
     return {
-        "pre_std_g": float(pre.std()) if len(pre) else 0.0,
+        "pre_std_g": _std(pre) if len(pre) else 0.0,
         "pre_peak_rate_hz": _peak_rate(pre),
         "post_peak_rate_hz": _peak_rate(post),
         "post_max_g": float(settled.max()),
-        "post_std_g": float(settled.std()),
-        "post_still_fraction": float(np.mean(moving_std < STILL_STD_G)) if len(moving_std) else 0.0,
-        "post_mean_deviation_g": float(np.mean(np.abs(settled - 1.0))),
+        "post_std_g": _std(settled),
+        "post_still_fraction": float(still),
+        "post_mean_deviation_g": _mean(np.abs(settled - 1.0)),
     }
 
 
 def _angle_deg(a: Floats, b: Floats) -> float:
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    norms = _norm(a) * _norm(b)
     if norms < 1e-9:
         return 0.0
-    return float(np.degrees(np.arccos(np.clip(np.dot(a, b) / norms, -1.0, 1.0))))
+    return float(np.degrees(np.arccos(clipped(np.dot(a, b) / norms, -1.0, 1.0))))
 
 
-def _posture(accel: Floats, impact: int) -> dict[str, float]:
+def _posture(accel: Floats, norm_g: Floats, impact: int) -> dict[str, float]:
     pre = accel[_span(len(accel), impact, -PRE_S, -0.5)]
-    post = accel[_span(len(accel), impact, 1.0, POST_S)]
-    if len(post) < _steps(0.5):
-        post = accel[_span(len(accel), impact, 0.5, POST_S)]
+    span = _span(len(accel), impact, 1.0, POST_S)
+    if len(accel[span]) < _steps(0.5):
+        span = _span(len(accel), impact, 0.5, POST_S)
     if len(pre) == 0:
         pre = accel[max(0, impact - _steps(MIN_PRE_S)) : impact]
-    gravity_after = post.mean(axis=0)
-    norms = np.linalg.norm(post, axis=1) * max(float(np.linalg.norm(gravity_after)), 1e-9)
-    cosines = np.clip(post @ gravity_after / np.maximum(norms, 1e-9), -1.0, 1.0)
+    post = accel[span]
+    gravity_after = _mean_rows(post)
+    norms = norm_g[span] * max(_norm(gravity_after), 1e-9)
+    cosines = clipped(post @ gravity_after / np.maximum(norms, 1e-9), -1.0, 1.0)
     return {
-        "posture_change_deg": _angle_deg(pre.mean(axis=0), gravity_after),
-        "post_orientation_spread_deg": float(np.degrees(np.arccos(cosines)).mean()),
+        "posture_change_deg": _angle_deg(_mean_rows(pre), gravity_after),
+        "post_orientation_spread_deg": _mean(np.degrees(np.arccos(cosines))),
     }
 
 
 def _rhythm(m: Floats, impact: int) -> dict[str, float]:
     window = m[_span(len(m), impact, -PRE_S, POST_S)]
-    centred = window - window.mean()
+    centred = window - np.add.reduce(window) / len(window)
     energy = float(np.dot(centred, centred))
     best = 0.0
     if energy > 1e-9:
-        for lag in range(_steps(0.25), min(_steps(1.5), len(window) - _steps(1.0)) + 1):
-            best = max(best, float(np.dot(centred[:-lag], centred[lag:])) / energy)
-    return {"periodicity": best, "window_energy_g2": float(np.mean((window - 1.0) ** 2))}
+        lags = range(_steps(0.25), min(_steps(1.5), len(window) - _steps(1.0)) + 1)
+        # The largest product divided once: rounding keeps order, so it is the largest quotient.
+        products = [float(np.dot(centred[:-lag], centred[lag:])) for lag in lags]
+        best = max(best, max(products, default=0.0) / energy)
+    return {"periodicity": best, "window_energy_g2": _mean((window - 1.0) ** 2)}
 
 
-def _rotation(gyro: Floats, impact: int) -> dict[str, float]:
-    speed = np.linalg.norm(gyro, axis=1)
+def _rotation(speed: Floats, impact: int) -> dict[str, float]:
     around = speed[_span(len(speed), impact, -1.0, 1.0)]
     turn = speed[_span(len(speed), impact, -1.0, 0.5)]
     pre = speed[_span(len(speed), impact, -PRE_S, -0.5)]
@@ -197,7 +225,7 @@ def _rotation(gyro: Floats, impact: int) -> dict[str, float]:
         post = speed[_span(len(speed), impact, 0.5, POST_S)]
     return {
         "gyro_peak_dps": float(around.max()),
-        "rotation_deg": float(turn.sum()) / GRID_HZ,
-        "pre_gyro_mean_dps": float(pre.mean()) if len(pre) else 0.0,
-        "post_gyro_mean_dps": float(post.mean()),
+        "rotation_deg": float(np.add.reduce(turn)) / GRID_HZ,
+        "pre_gyro_mean_dps": _mean(pre) if len(pre) else 0.0,
+        "post_gyro_mean_dps": _mean(post),
     }

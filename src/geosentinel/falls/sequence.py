@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from geosentinel.falls.signals import Floats, Resampled
+from geosentinel.falls.signals import Floats, Resampled, clipped
 
 PRE_STEPS = 40  # 2 s at 20 Hz, as the feature window
 POST_STEPS = 100  # 5 s
@@ -51,18 +51,26 @@ LENGTH = CHANNELS * CHANNEL_LENGTH
 ACCEL_LENGTH = (CHANNELS - 1) * CHANNEL_LENGTH  # the accelerometer channels: a prefix
 
 
+# Speed: a sequence is ~140 grid points per channel, so numpy's per-call overhead is most of its cost.
+# Below, the wrappers of ``mean``, ``std`` and ``np.linalg.norm`` are replaced by the
+# reductions and ufuncs they call (the same operations in the same order: the same bits, which the
+# shipped model was trained on).
+
+
 def _moving_mean(values: Floats, width: int) -> Floats:
     """Centred moving average of each column, edges repeated (``width`` rows per mean)."""
     before, after = width // 2, width - 1 - width // 2
     padded = np.concatenate(
         [np.repeat(values[:1], before, axis=0), values, np.repeat(values[-1:], after, axis=0)]
     )
-    sums = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(padded, axis=0)])
+    sums = np.empty((len(padded) + 1, values.shape[1]))
+    sums[0] = 0.0
+    np.cumsum(padded, axis=0, out=sums[1:])
     return np.asarray((sums[width:] - sums[:-width]) / width, dtype=np.float64)
 
 
 def _unit(vector: Floats) -> Floats:
-    return np.asarray(vector / max(float(np.linalg.norm(vector)), 1e-9), dtype=np.float64)
+    return np.asarray(vector / max(float(np.sqrt(np.dot(vector, vector))), 1e-9), dtype=np.float64)
 
 
 def sequence_vector(stream: Resampled, impact: int) -> Floats:
@@ -74,30 +82,32 @@ def sequence_vector(stream: Resampled, impact: int) -> Floats:
     accel = stream.accel_g[ctx_lo:ctx_hi]
     gravity = _moving_mean(accel, GRAVITY_STEPS)[lo - ctx_lo : hi - ctx_lo]
     direction = gravity / np.maximum(np.linalg.norm(gravity, axis=1, keepdims=True), 1e-9)
-    final, first = (
-        _unit(direction[-POSTURE_STEPS:].mean(axis=0)),
-        _unit(direction[:POSTURE_STEPS].mean(axis=0)),
-    )
-    magnitude = np.linalg.norm(stream.accel_g[lo:hi], axis=1)
-    channels = [
-        np.log(np.clip(magnitude, 0.05, 8.0)),
-        np.degrees(np.arccos(np.clip(direction @ final, -1.0, 1.0))) / 90.0,
-        np.degrees(np.arccos(np.clip(direction @ first, -1.0, 1.0))) / 90.0,
-        np.linalg.norm(stream.gyro_dps[lo:hi], axis=1) / GYRO_SCALE_DPS
-        if stream.gyro_dps is not None
-        else np.zeros(hi - lo),
-    ]
+    final = _unit(np.add.reduce(direction[-POSTURE_STEPS:], axis=0) / len(direction[-POSTURE_STEPS:]))
+    first = _unit(np.add.reduce(direction[:POSTURE_STEPS], axis=0) / len(direction[:POSTURE_STEPS]))
     start = lo - (impact - PRE_STEPS)  # where the available samples sit in the full-length sequence
     full = np.empty((CHANNELS, PRE_STEPS + POST_STEPS + 1))
-    for row, channel in zip(full, channels, strict=True):
-        row[:] = float(channel.mean())
-        row[start : start + len(channel)] = channel
+    available = full[:, start : start + hi - lo]
+    np.log(clipped(stream.accel_norm_g[lo:hi], 0.05, 8.0), out=available[0])
+    available[1] = np.degrees(np.arccos(clipped(direction @ final, -1.0, 1.0))) / 90.0
+    available[2] = np.degrees(np.arccos(clipped(direction @ first, -1.0, 1.0))) / 90.0
+    if stream.gyro_norm_dps is not None:
+        np.divide(stream.gyro_norm_dps[lo:hi], GYRO_SCALE_DPS, out=available[3])
+    else:
+        available[3] = 0.0
+    if available.shape[1] < full.shape[1]:  # cut by the window's edges: the rest is each channel's mean
+        means = np.add.reduce(available, axis=1) / available.shape[1]
+        full[:, :start] = means[:, None]
+        full[:, start + available.shape[1] :] = means[:, None]
     # All channels pooled at once, then laid out channel by channel.
     centre = full[:, PRE_STEPS - FULL_RATE_STEPS : PRE_STEPS + FULL_RATE_STEPS + 1]
     rest = np.concatenate(
         [full[:, : PRE_STEPS - FULL_RATE_STEPS], full[:, PRE_STEPS + FULL_RATE_STEPS + 1 :]], axis=1
     ).reshape(CHANNELS, -1, BLOCK)
-    pooled = [centre, rest.mean(axis=2), rest.max(axis=2), rest.std(axis=2)]
+    sums = np.add.reduce(rest, axis=2, keepdims=True)
+    mean = sums / BLOCK
+    deviation = rest - mean
+    std = np.sqrt(np.add.reduce(deviation * deviation, axis=2) / BLOCK)
+    pooled = [centre, mean[:, :, 0], np.maximum.reduce(rest, axis=2), std]
     return np.concatenate(pooled, axis=1).ravel()
 
 

@@ -20,7 +20,7 @@ a device with a wider range must not show the model magnitudes it has never seen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -41,6 +41,12 @@ MAX_SAMPLES = 200_000
 Floats = NDArray[np.float64]
 
 
+def clipped(values: ArrayLike, low: float, high: float) -> Floats:
+    """``np.clip`` (NaN stays NaN): the same ufuncs without its Python wrappers, which cost more than the
+    clipping on the few hundred values of a window."""
+    return np.asarray(np.minimum(np.maximum(values, low), high))
+
+
 class WindowError(ValueError):
     """The samples cannot be scored: too short, too gappy, malformed or not finite."""
 
@@ -52,10 +58,19 @@ class Resampled:
     start_s: float  # time of the first grid point, in the caller's time base
     accel_g: Floats  # n×3, axes clipped at ±SATURATION_G
     gyro_dps: Floats | None  # n×3 on the same grid, or None without a usable gyroscope
+    # Per grid point, computed once here: every candidate's features and sequence read them. |a| comes
+    # two ways, as the features and the sequence have always computed it (the last bit may differ, and
+    # the shipped model was trained on each as it is).
+    magnitude_g: Floats = field(init=False, repr=False, compare=False)  # |a| (an einsum)
+    accel_norm_g: Floats = field(init=False, repr=False, compare=False)  # |a| (np.linalg.norm)
+    gyro_norm_dps: Floats | None = field(init=False, repr=False, compare=False)  # |ω| (np.linalg.norm)
 
-    @property
-    def magnitude_g(self) -> Floats:
-        return np.asarray(np.sqrt(np.einsum("ij,ij->i", self.accel_g, self.accel_g)), dtype=np.float64)
+    def __post_init__(self) -> None:
+        accel = self.accel_g
+        object.__setattr__(self, "magnitude_g", np.sqrt(np.einsum("ij,ij->i", accel, accel)))
+        object.__setattr__(self, "accel_norm_g", np.linalg.norm(accel, axis=1))
+        gyro = None if self.gyro_dps is None else np.linalg.norm(self.gyro_dps, axis=1)
+        object.__setattr__(self, "gyro_norm_dps", gyro)
 
     def __len__(self) -> int:
         return len(self.accel_g)
@@ -74,7 +89,7 @@ def resample(
     gyroscope has its own timestamps (it is a separate stream on most sensors); give both or neither.
     """
     times, accel = _checked(t_s, accel_g, "accelerometer", max_duration_s)
-    accel = np.clip(accel, -SATURATION_G, SATURATION_G)
+    accel = clipped(accel, -SATURATION_G, SATURATION_G)
     start = float(times[0])
     count = int(np.floor((times[-1] - start) * GRID_HZ)) + 1
     accel_grid = _onto_grid(times - start, accel, count, KEEP_PEAKS_FROM_G, KEEP_VALLEYS_TO_G)
@@ -85,7 +100,7 @@ def resample(
         gyro_times, gyro = _checked(gyro_t_s, gyro_dps, "gyroscope", max_duration_s)
         if gyro_times[0] > start + MAX_GAP_S or gyro_times[-1] < times[-1] - MAX_GAP_S:
             raise WindowError("the gyroscope does not cover the accelerometer's time span")
-        gyro = np.clip(gyro, -GYRO_SATURATION_DPS, GYRO_SATURATION_DPS)
+        gyro = clipped(gyro, -GYRO_SATURATION_DPS, GYRO_SATURATION_DPS)
         gyro_grid = _onto_grid(gyro_times - start, gyro, count, KEEP_PEAKS_FROM_DPS, -np.inf)
     return Resampled(start, accel_grid, gyro_grid)
 
@@ -107,19 +122,21 @@ def _checked(t_s: ArrayLike, values: ArrayLike, name: str, max_duration_s: float
         raise WindowError(f"{name}: {len(times)} samples")
     if not (np.isfinite(times).all() and np.isfinite(samples).all()):
         raise WindowError(f"{name}: NaN or infinite values")
-    order = np.argsort(times, kind="stable")
-    times, samples = times[order], samples[order]
     with np.errstate(over="ignore", invalid="ignore"):  # 1e308 - -1e308 is inf: refused just below
+        steps = times[1:] - times[:-1]  # (np.diff, without its wrapper)
+        if float(steps.min()) < 0.0:  # (devices mostly send samples in order: then nothing to sort)
+            order = np.argsort(times, kind="stable")
+            times, samples = times[order], samples[order]
+            steps = times[1:] - times[:-1]
         span = float(times[-1] - times[0])
-        steps = np.diff(times)
     if not np.isfinite(span) or span > max_duration_s:
         raise WindowError(f"{name}: spans {span:.3g} s, more than {max_duration_s:g} s")
     if span < MIN_DURATION_S:
         raise WindowError(f"{name}: spans {span:.3g} s, less than the {MIN_DURATION_S:g} s needed")
     if (len(times) - 1) / span < MIN_RATE_HZ:
         raise WindowError(f"{name}: {(len(times) - 1) / span:.3g} Hz on average, below {MIN_RATE_HZ:g} Hz")
-    if float(steps.max()) > MAX_GAP_S:
-        raise WindowError(f"{name}: a {float(steps.max()):.3g} s gap, more than {MAX_GAP_S:g} s")
+    if (gap := float(steps.max())) > MAX_GAP_S:
+        raise WindowError(f"{name}: a {gap:.3g} s gap, more than {MAX_GAP_S:g} s")
     return times, samples
 
 
@@ -128,17 +145,27 @@ def _onto_grid(offsets_s: Floats, values: Floats, count: int, peak_from: float, 
     where an extreme of the magnitude falls in that half step: a local minimum of at most ``valley_to``
     or a local maximum of at least ``peak_from`` (which wins) takes the grid point."""
     position = offsets_s * GRID_HZ
-    slot = np.clip(np.rint(position).astype(np.int64), 0, count - 1)
+    slot = clipped(np.rint(position).astype(np.int64), 0, count - 1)
     order = np.lexsort((np.abs(position - slot), slot))  # by slot, nearest sample first
-    filled, first = np.unique(slot[order], return_index=True)
+    by_slot = slot[order]
+    # The first (nearest) sample of each slot: what np.unique(by_slot, return_index=True) finds, without
+    # sorting again what lexsort has just sorted.
+    first = np.flatnonzero(np.concatenate(([True], by_slot[1:] != by_slot[:-1])))
+    filled = by_slot[first]
     kept = values[order[first]]
     if len(values) >= 3:
         magnitude = np.sqrt(np.einsum("ij,ij->i", values, values))
-        inner = np.arange(1, len(values) - 1)
-        before, here, after = magnitude[inner - 1], magnitude[inner], magnitude[inner + 1]
-        valleys = inner[(here <= before) & (here <= after) & (here <= valley_to)]
-        peaks = inner[(here >= before) & (here >= after) & (here >= peak_from)]
+        before, here, after = magnitude[:-2], magnitude[1:-1], magnitude[2:]  # views: sample i + 1
+        no_valleys = valley_to < 0.0  # (a magnitude never is: the gyroscope's case)
+        valleys = (
+            np.zeros(0, dtype=np.intp)
+            if no_valleys
+            else np.flatnonzero((here <= before) & (here <= after) & (here <= valley_to)) + 1
+        )
+        peaks = np.flatnonzero((here >= before) & (here >= after) & (here >= peak_from)) + 1
         for found, sign in ((valleys, -1.0), (peaks, 1.0)):
+            if len(found) == 0:
+                continue
             # The most extreme last: it wins its slot; a sample replaces the slot's only if more extreme.
             extremes = found[np.argsort(sign * magnitude[found], kind="stable")]
             where = np.searchsorted(filled, slot[extremes])

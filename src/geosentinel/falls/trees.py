@@ -7,12 +7,16 @@ The result is the same number: ``tests/falls`` hold it equal to ``predict_proba`
 
 Only what the fall model uses is supported: binary classification, numerical features (missing values
 follow each node's learned direction). Anything else is refused when compiling.
+
+The padded per-tree arrays are what is saved; for prediction they are laid out once more, at load time,
+as one flat table of all trees' nodes (:class:`_Walk`), so that a step of the walk is a handful of
+gathers on one small array rather than two-dimensional fancy indexing over every field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,13 @@ class CompiledTrees:
     is_leaf: NDArray[np.bool_]
     value: Floats
     depth: int
+    _walk: _Walk = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = (self.feature, self.threshold, self.missing_left, self.left, self.right, self.is_leaf)
+        if self.feature.ndim != 2 or len({part.shape for part in (*parts, self.value)}) != 1:
+            raise ValueError("model file: tree arrays do not fit together")
+        object.__setattr__(self, "_walk", _Walk.of(self))
 
     @staticmethod
     def of(estimator: Any) -> CompiledTrees:
@@ -88,10 +99,8 @@ class CompiledTrees:
             )
         except KeyError as exc:
             raise ValueError(f"model file lacks {exc}") from None
-        parts = (trees.feature, trees.threshold, trees.missing_left, trees.left, trees.right, trees.is_leaf)
-        shapes = {part.shape for part in (*parts, trees.value)}
-        width = trees.feature.shape[1] if trees.feature.ndim == 2 else 0
-        if len(shapes) != 1 or trees.feature.ndim != 2 or not 0 < trees.depth <= width:
+        width = trees.feature.shape[1]  # (the shapes agree: checked on construction)
+        if not 0 < trees.depth <= width:
             raise ValueError("model file: tree arrays do not fit together")
         for links in (trees.left, trees.right):  # every walk stays inside its tree
             inner = links[~trees.is_leaf]
@@ -102,16 +111,63 @@ class CompiledTrees:
     def predict_proba(self, x: Floats) -> Floats:
         """Like scikit-learn's: one row per sample, columns P(not fall), P(fall)."""
         rows = np.asarray(x, dtype=np.float64)
-        trees = np.arange(self.feature.shape[0])[None, :]
-        node = np.zeros((len(rows), self.feature.shape[0]), dtype=np.intp)
-        sample = np.arange(len(rows))[:, None]
-        for _ in range(self.depth):
-            values = rows[sample, self.feature[trees, node]]
-            go_left = np.where(
-                np.isnan(values), self.missing_left[trees, node], values <= self.threshold[trees, node]
-            )
-            step = np.where(go_left, self.left[trees, node], self.right[trees, node])
-            node = np.where(self.is_leaf[trees, node], node, step)
-        raw = self.baseline + self.value[trees, node].sum(axis=1)
+        raw = self.baseline + self._walk.leaf_values(rows).sum(axis=1)
         fall = 1.0 / (1.0 + np.exp(-raw))
         return np.column_stack([1.0 - fall, fall])
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """All trees' nodes in one table, for walking every tree at once.
+
+    A node's place in the table is ``2 × (tree × width + node)``: doubled, so that its right child's
+    entry in :attr:`child` sits just after its left child's, and one step is ``child[place + goes_right]``.
+    A leaf's children are itself, so walks that have ended stay put without a test for leaves. The
+    per-node fields are repeated in both slots of a pair, so that they are read at a place directly.
+    """
+
+    start: NDArray[np.intp]  # each tree's root
+    feature: NDArray[np.intp]
+    threshold: Floats
+    missing_right: NDArray[np.bool_]  # a missing value goes right
+    child: NDArray[np.intp]
+    value: Floats
+    depth: int
+
+    @staticmethod
+    def of(trees: CompiledTrees) -> _Walk:
+        count, width = trees.feature.shape
+        node = np.arange(count * width).reshape(count, width)
+        base = node[:, :1]
+        left = np.where(trees.is_leaf, node, base + trees.left)
+        right = np.where(trees.is_leaf, node, base + trees.right)
+
+        def doubled(values: NDArray[Any]) -> NDArray[Any]:
+            return np.repeat(values.ravel(), 2)
+
+        child = np.column_stack([left.ravel(), right.ravel()]).ravel() * 2
+        return _Walk(
+            start=np.ascontiguousarray(base[:, 0] * 2),
+            feature=doubled(trees.feature),
+            threshold=doubled(trees.threshold),
+            missing_right=doubled(~trees.missing_left),
+            child=child,
+            value=doubled(trees.value),
+            depth=trees.depth,
+        )
+
+    def leaf_values(self, rows: Floats) -> Floats:
+        """samples × trees: the value of the leaf each sample reaches in each tree."""
+        features = rows.shape[1]
+        offset = (np.arange(len(rows)) * features)[:, None]  # row starts in the flattened samples
+        flat = rows.ravel()
+        missing = bool(np.isnan(flat).any())
+        place = np.repeat(self.start[None, :], len(rows), axis=0)
+        for _ in range(self.depth):
+            values = flat[self.feature[place] + offset]
+            # x <= threshold goes left: NaN compares false both ways, and follows the node's direction.
+            right = values > self.threshold[place]
+            if missing:
+                right |= np.isnan(values) & self.missing_right[place]
+            place = self.child[place + right]
+        return self.value[place]
