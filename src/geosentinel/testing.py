@@ -5,6 +5,7 @@ Used by the test suite and the benchmarks (never by the service itself). No pyte
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -39,6 +42,29 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TEST_PASSWORD = "Correct-Horse-9"  # noqa: S105 (throwaway accounts in throwaway databases)
+
+T = TypeVar("T")
+
+
+def eventually(fetch: Callable[[], T], timeout_s: float = 5.0, what: str = "the condition") -> T:
+    """What ``fetch`` returns once it is truthy (a running service commits, and answers, a moment after
+    it is told something); an AssertionError naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := fetch()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.05)
+    return found
+
+
+async def until(condition: Callable[[], T], timeout_s: float = 5.0, what: str = "the condition") -> T:
+    """:func:`eventually` inside an event loop (the loop keeps running while it waits)."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := condition()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        await asyncio.sleep(0.01)
+    return found
 
 
 def free_port() -> int:

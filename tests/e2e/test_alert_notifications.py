@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +23,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from geosentinel.testing import ServiceProcess, Tenant, add_devices, free_port, provision
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, eventually, free_port, provision
 
 pytestmark = pytest.mark.e2e
 
@@ -152,16 +152,6 @@ def _sos(service: ServiceProcess, unique_id: str) -> None:
     assert httpx.get(f"{service.osmand}/", params=fix, timeout=5).status_code == 200  # type: ignore[arg-type]
 
 
-def _until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout_s} s")
-
-
 def _mail_to(mailbox: Mailbox, address: str) -> list[EmailMessage]:
     return [m for m in mailbox.messages if address in str(m["To"])]
 
@@ -188,7 +178,7 @@ def test_the_email_in_french_carries_a_link_that_takes_the_alert_and_stops_escal
         service, tenant, [{"contacts": [nurse]}, {"contacts": [family], "delay_s": 4}]
     )
     _sos(service, unique_id)
-    (mail,) = _until(lambda: _mail_to(mailbox, address), 5, "the nurse's e-mail")
+    (mail,) = eventually(lambda: _mail_to(mailbox, address), 5, "the nurse's e-mail")
     body = _text(mail)
     assert "SOS" in str(mail["Subject"]) and "Jeanne" not in body  # this wearer's name, not the tenant's
     assert "Wearer " in body and re.search(r"\b\d{1,2}:\d{2}\b", body)  # the time, in Paris time
@@ -224,12 +214,12 @@ def test_a_service_killed_mid_escalation_sends_the_next_step_once_at_its_time(
     )
     sent_at = time.monotonic()
     _sos(service, unique_id)
-    _until(lambda: _mail_to(mailbox, address), 5, "the nurse's e-mail")
+    eventually(lambda: _mail_to(mailbox, address), 5, "the nurse's e-mail")
     alert_id = _alert_of(service, tenant, wearer_id)["id"]
     service.kill()
     service.start()
     restarted = time.monotonic() - sent_at
-    (request,) = _until(lambda: webhook.about(alert_id), 15, "the family's webhook after the restart")
+    (request,) = eventually(lambda: webhook.about(alert_id), 15, "the family's webhook after the restart")
     elapsed = time.monotonic() - sent_at
     # Never early; and at its due time (6 s), or at once when the restart itself took longer than that (on
     # a loaded machine a start takes 10-25 s: the step is then overdue and must not wait for anything).
@@ -256,7 +246,7 @@ def test_a_channel_that_is_down_is_retried_then_falls_back_and_the_status_says_w
     )
     wearer_id, unique_id = _wearer_with_policy(service, tenant, [{"contacts": [on_call]}])
     _sos(service, unique_id)
-    alerts = _until(
+    alerts = eventually(
         lambda: _api(service, tenant, "GET", f"/alerts?wearer_id={wearer_id}")["items"], 5, "alert"
     )
     alert_id = alerts[0]["id"]
@@ -265,12 +255,12 @@ def test_a_channel_that_is_down_is_retried_then_falls_back_and_the_status_says_w
         timeline = _api(service, tenant, "GET", f"/alerts/{alert_id}/timeline")
         return dict(timeline["notifications"][0]) if timeline["notifications"] else {}
 
-    first = _until(lambda: (n := notification()) and n["tries"] >= 1 and n, 5, "the first try")
+    first = eventually(lambda: (n := notification()) and n["tries"] >= 1 and n, 5, "the first try")
     assert first["status"] == "retrying" and first["last_error"]
     assert "refused" in first["last_error"].lower() or "connect" in first["last_error"].lower()
     late = Webhook(late_port).start()
     try:
-        done = _until(lambda: (n := notification()) and n["status"] == "delivered" and n, 10, "the retry")
+        done = eventually(lambda: (n := notification()) and n["status"] == "delivered" and n, 10, "the retry")
         assert done["channel"] == 1 and done["tries"] >= 2  # the second address took it
         assert len(late.requests) == 1
     finally:

@@ -8,9 +8,7 @@ with the classifier's score; clapping (the classic wrist false alarm: peaks of 8
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -19,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from geosentinel.sim.motion import RecordedWindow, recorded_windows
-from geosentinel.testing import ServiceProcess, Tenant, add_devices
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -54,21 +52,12 @@ def _get(service: ServiceProcess, token: str, path: str, **params: str) -> list[
     return items
 
 
-def _eventually(
-    fetch: Callable[[], list[dict[str, object]]], timeout_s: float = 5.0
-) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout_s
-    while not (found := fetch()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
-
-
 def test_a_real_fall_window_over_http_opens_a_fall_alert_with_its_score(
     service: ServiceProcess, tenant: Tenant
 ) -> None:
     wearer_id, _ = add_devices(tenant.db_url, tenant.org_id, ["fall-http-1"], "mqtt")[0]
     assert _post(service, "fall-http-1", _up(_window("forwardFall"), "fall")).status_code == 200
-    alerts = _eventually(lambda: _get(service, tenant.token, "/api/v1/alerts", wearer_id=wearer_id))
+    alerts = eventually(lambda: _get(service, tenant.token, "/api/v1/alerts", wearer_id=wearer_id))
     assert [a["kind"] for a in alerts] == ["fall"]
     events = _get(service, tenant.token, "/api/v1/events", wearer_id=wearer_id)
     (fall,) = [e for e in events if e["kind"] == "fall"]
@@ -89,7 +78,7 @@ def test_clapping_with_a_device_fall_alarm_opens_no_alert(
     finally:
         client.loop_stop()
         client.disconnect()
-    events = _eventually(lambda: _get(service, tenant.token, "/api/v1/events", wearer_id=wearer_id))
+    events = eventually(lambda: _get(service, tenant.token, "/api/v1/events", wearer_id=wearer_id))
     assert [e["kind"] for e in events] == ["fall_rejected"]
     assert events[0]["details"]["device_alarm"] is True  # type: ignore[index]
     assert _get(service, tenant.token, "/api/v1/alerts", wearer_id=wearer_id) == []
@@ -98,7 +87,7 @@ def test_clapping_with_a_device_fall_alarm_opens_no_alert(
 def test_the_json_endpoint_answers_like_the_mqtt_decoder(service: ServiceProcess, tenant: Tenant) -> None:
     wearer_id, _ = add_devices(tenant.db_url, tenant.org_id, ["json-http-1"], "mqtt")[0]
     assert _post(service, "json-http-1", _up(None, "sos")).status_code == 200
-    alerts = _eventually(lambda: _get(service, tenant.token, "/api/v1/alerts", wearer_id=wearer_id))
+    alerts = eventually(lambda: _get(service, tenant.token, "/api/v1/alerts", wearer_id=wearer_id))
     assert [a["kind"] for a in alerts] == ["sos"]
     unknown = _post(service, "nobody-1", _up(None))
     assert (unknown.status_code, unknown.text) == (404, "unknown device nobody-1")

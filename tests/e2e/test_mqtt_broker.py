@@ -13,7 +13,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from geosentinel.testing import ServiceProcess, Tenant, add_devices
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +44,6 @@ def _api(service: ServiceProcess, token: str, path: str) -> object:
     return response.json()
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _up(lat: float, **extra: object) -> bytes:
     now = datetime.now(UTC).isoformat()
     return json.dumps(
@@ -74,7 +65,7 @@ def test_a_published_reading_is_stored(
             and positions[0]["latitude"] == pytest.approx(43.2961)
         )
 
-    assert _wait(stored)
+    eventually(stored)
 
 
 def test_a_malformed_message_between_two_good_ones_loses_neither(
@@ -92,7 +83,7 @@ def test_a_malformed_message_between_two_good_ones_loses_neither(
         assert isinstance(positions, list)
         return sorted(round(p["latitude"], 4) for p in positions) == [43.2961, 43.2962]
 
-    assert _wait(both)
+    eventually(both)
 
 
 def test_sos_over_mqtt_opens_an_alert(
@@ -106,7 +97,7 @@ def test_sos_over_mqtt_opens_an_alert(
         assert isinstance(body, dict)
         return any(a["kind"] == "sos" for a in body["items"])
 
-    assert _wait(alerted)
+    eventually(alerted)
 
 
 def test_a_device_publishing_under_another_organisation_is_ignored(
@@ -121,7 +112,7 @@ def test_a_device_publishing_under_another_organisation_is_ignored(
         assert isinstance(positions, list)
         return [p["latitude"] for p in positions]
 
-    assert _wait(lambda: bool(latest()))
+    eventually(lambda: bool(latest()))
     time.sleep(0.3)
     assert latest() == [pytest.approx(43.2965)]
 
@@ -154,6 +145,6 @@ def test_readings_in_flight_or_sent_while_the_service_is_down_are_stored(
             assert isinstance(positions, list)
             return len({round(p["latitude"], 6) for p in positions}) == count
 
-        assert _wait(all_stored, 15)
+        eventually(all_stored, 15)
     finally:
         second.stop()

@@ -14,7 +14,7 @@ import pytest
 from geosentinel.auth import hash_password, new_token
 from geosentinel.model import Role
 from geosentinel.store import open_store
-from geosentinel.testing import TEST_PASSWORD, ServiceProcess, Tenant, add_devices
+from geosentinel.testing import TEST_PASSWORD, ServiceProcess, Tenant, add_devices, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -34,14 +34,6 @@ def _fix(service: ServiceProcess, unique_id: str, at: datetime, **extra: object)
         "timestamp": int(at.timestamp()),
     }
     assert httpx.get(f"{service.osmand}/", params=params | extra, timeout=10).status_code == 200
-
-
-def _until(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + 10
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
 
 
 def _family_token(tenant: Tenant, wearer_id: str) -> str:
@@ -74,7 +66,7 @@ def test_the_overview_gives_each_wearer_status_position_and_devices(
         found = {w["id"]: w for w in items}
         return found if found[sos_wearer]["status"] == "alert" else None
 
-    found = _until(statuses, "no alert status")
+    found = eventually(statuses, 10, "no alert status")
     mine = found[tenant.wearer_id]
     assert mine["status"] == "ok" and mine["battery_pct"] == 79.0 and mine["open_alerts"] == []
     assert mine["position"]["latitude"] == pytest.approx(43.2965)  # the newest fix, not the first
@@ -112,7 +104,7 @@ def test_vitals_are_a_time_series_of_the_period_and_every_read_is_audited(
         ).json()
         return found if len(found) == 5 else []
 
-    vitals = _until(series, "no vitals")
+    vitals = eventually(series, 10, "no vitals")
     assert [v["heart_rate_bpm"] for v in vitals] == [70.0, 71.0, 72.0, 73.0, 74.0]  # oldest first
     assert [v["steps"] for v in vitals] == [0, 100, 200, 300, 400]
     assert vitals[0] == {"time": start.isoformat().replace("+00:00", "Z"), "heart_rate_bpm": 70.0,

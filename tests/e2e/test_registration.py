@@ -12,7 +12,7 @@ import pytest
 from geosentinel.auth import hash_password, new_token
 from geosentinel.model import Role
 from geosentinel.store import open_store
-from geosentinel.testing import TEST_PASSWORD, ServiceProcess, Tenant
+from geosentinel.testing import TEST_PASSWORD, ServiceProcess, Tenant, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +33,6 @@ def _positions(service: ServiceProcess, token: str, wearer_id: str) -> list[floa
     response = _api(service, token, "GET", f"/wearers/{wearer_id}/positions")
     assert response.status_code == 200, response.text
     return [p["latitude"] for p in response.json()]
-
-
-def _eventually(check: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +64,13 @@ def test_register_a_wearer_and_a_bracelet_then_give_it_to_someone_else(
     assert _api(service, admin, "GET", f"/devices/{device.json()['id']}").json() == device.json()
 
     _fix(service, "861000000007001", 43.5001)
-    _eventually(lambda: _positions(service, admin, first.json()["id"]) == [43.5001])
+    eventually(lambda: _positions(service, admin, first.json()["id"]) == [43.5001], 10)
 
     moved = _api(service, admin, "PATCH", f"/devices/{device.json()['id']}", json={"wearer_id": second["id"]})
     assert moved.status_code == 200 and moved.json()["wearer_id"] == second["id"]
     assert moved.json()["expected_interval_s"] == 60  # untouched: only the fields given change
     _fix(service, "861000000007001", 43.5002)
-    _eventually(lambda: _positions(service, admin, second["id"]) == [43.5002])
+    eventually(lambda: _positions(service, admin, second["id"]) == [43.5002], 10)
     assert _positions(service, admin, first.json()["id"]) == [43.5001]
 
     renamed = _api(service, admin, "PATCH", f"/wearers/{second['id']}", json={"name": "Paul Arnaud-Roux"})

@@ -8,14 +8,13 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from geosentinel.testing import ServiceProcess, Tenant, add_devices
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -37,13 +36,6 @@ def _up(unique_id: str, service: ServiceProcess, *alarms: str) -> None:
         f"{service.osmand}/geosentinel/v1/{unique_id}/up", content=json.dumps(body), timeout=10
     )
     assert response.status_code == 200, response.text
-
-
-def _eventually(fetch: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := fetch()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
 
 
 def _alerts(service: ServiceProcess, tenant: Tenant, wearer_id: str) -> list[dict[str, Any]]:
@@ -100,7 +92,7 @@ def test_an_alert_seen_taken_reached_and_resolved_has_its_figures_and_report(
     wearer_id, _ = add_devices(tenant.db_url, tenant.org_id, ["sla-json-1"], "mqtt")[0]
     start = datetime.now(UTC) - timedelta(minutes=1)
     _up("sla-json-1", service, "sos")
-    (alert,) = _eventually(lambda: _alerts(service, tenant, wearer_id))
+    (alert,) = eventually(lambda: _alerts(service, tenant, wearer_id))
     alert_id = alert["id"]
     assert alert["ack_overdue"] is False
     assert _ok(_api(service, tenant, "GET", f"/alerts/{alert_id}"))["id"] == alert_id  # seen by the admin
@@ -155,7 +147,7 @@ def test_overdue_alerts_are_flagged(service: ServiceProcess, tenant: Tenant) -> 
         ).status_code
         == 200
     )
-    (alert,) = _eventually(lambda: _alerts(service, tenant, wearer_id))
+    (alert,) = eventually(lambda: _alerts(service, tenant, wearer_id))
     assert alert["ack_overdue"] is True
     overdue = _ok(_api(service, tenant, "GET", "/alerts", params={"overdue": "true"}))["items"]
     assert alert["id"] in [a["id"] for a in overdue]
@@ -167,12 +159,10 @@ def test_a_fall_cancelled_from_the_device_in_its_grace_period_is_closed_as_a_fal
 ) -> None:
     wearer_id, device_id = add_devices(tenant.db_url, tenant.org_id, ["sla-cancel-1"], "mqtt")[0]
     _up("sla-cancel-1", service, "fall")
-    (alert,) = _eventually(lambda: _alerts(service, tenant, wearer_id))
+    (alert,) = eventually(lambda: _alerts(service, tenant, wearer_id))
     assert alert["kind"] == "fall" and alert["status"] == "open"
     _up("sla-cancel-1", service, "cancel")
-    closed = _eventually(
-        lambda: [a for a in _alerts(service, tenant, wearer_id) if a["status"] == "resolved"]
-    )
+    closed = eventually(lambda: [a for a in _alerts(service, tenant, wearer_id) if a["status"] == "resolved"])
     assert [a["id"] for a in closed] == [alert["id"]]
     timeline = _ok(_api(service, tenant, "GET", f"/alerts/{alert['id']}/timeline"))
     last = timeline["transitions"][-1]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from geosentinel.protocols.codec import crc_itu
 from geosentinel.store import open_store
-from geosentinel.testing import ServiceProcess, Tenant, add_devices, fresh_postgres_database
+from geosentinel.testing import ServiceProcess, Tenant, add_devices, eventually, fresh_postgres_database
 
 pytestmark = pytest.mark.e2e
 
@@ -59,15 +58,6 @@ def _api(service: ServiceProcess, token: str, path: str) -> object:
     response = httpx.get(f"{service.api}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     response.raise_for_status()
     return response.json()
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _latitudes(service: ServiceProcess, tenant: Tenant, wearer_id: str) -> list[float]:
@@ -126,10 +116,10 @@ def test_watch_link_fix_sos_and_a_command(
     watch.sendall(_watch(uid, "LK,0,0,87"))
     assert _recv_exactly(watch, 23) == f"[3G*{uid}*0002*LK]".encode()
     watch.sendall(_watch(uid, _watch_fix("UD_LTE", LAT)))
-    assert _wait(lambda: _latitudes(service, tenant, wearer_id) == [round(LAT, 5)])
+    eventually(lambda: _latitudes(service, tenant, wearer_id) == [round(LAT, 5)])
     watch.sendall(_watch(uid, _watch_fix("AL_LTE", LAT + 1e-5, status="00010000")))
     assert _recv_exactly(watch, 23) == f"[3G*{uid}*0002*AL]".encode()
-    assert _wait(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
+    eventually(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
 
     response = httpx.post(
         f"{service.api}/api/v1/devices/{device_id}/commands", json={"kind": "locate"},
@@ -151,7 +141,7 @@ def test_watch_bad_frame_between_two_good_ones_loses_neither(
         _watch(uid, _watch_fix("UD", LAT)) + b"[3G*" + uid.encode() + b"*0005*UD,\xff\xfe]garbage"
         + _watch(uid, _watch_fix("UD", LAT + 2e-5))
     )  # fmt: skip
-    assert _wait(
+    eventually(
         lambda: sorted(_latitudes(service, tenant, wearer_id)) == [round(LAT, 5), round(LAT + 2e-5, 5)]
     )
 
@@ -188,11 +178,11 @@ def test_gt06_login_gps_and_sos_alarm(
     lbs = struct.pack(">HBH", 208, 1, 3000) + (12345).to_bytes(3, "big")
     tracker.sendall(_gt06(0x12, _gt06_gps(LAT) + lbs, 2))
     assert _recv_exactly(tracker, 10) == b"\x78\x78\x05\x12\x00\x02" + _crc(b"\x05\x12\x00\x02") + b"\r\n"
-    assert _wait(lambda: _latitudes(service, tenant, wearer_id) == [round(LAT, 5)])
+    eventually(lambda: _latitudes(service, tenant, wearer_id) == [round(LAT, 5)])
     alarm = _gt06_gps(LAT + 1e-5) + b"\x09" + lbs + bytes([0x04 << 3 | 0x40, 5, 4, 0x01, 0x02])
     tracker.sendall(_gt06(0x16, alarm, 3))
     assert _recv_exactly(tracker, 10) == b"\x78\x78\x05\x16\x00\x03" + _crc(b"\x05\x16\x00\x03") + b"\r\n"
-    assert _wait(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
+    eventually(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
 
 
 def _crc(body: bytes) -> bytes:
@@ -217,9 +207,9 @@ def test_h02_v1_fix_and_sos(
     tracker.sendall(_h02_v1(uid, LAT, "FFFFFBFF"))
     reply = _recv_exactly(tracker, len(f"*HQ,{uid},V4,V1,20261127120000#"))
     assert reply.startswith(f"*HQ,{uid},V4,V1,".encode()) and reply.endswith(b"#")
-    assert _wait(lambda: [round(x, 4) for x in _latitudes(service, tenant, wearer_id)] == [round(LAT, 4)])
+    eventually(lambda: [round(x, 4) for x in _latitudes(service, tenant, wearer_id)] == [round(LAT, 4)])
     tracker.sendall(_h02_v1(uid, LAT, "FFFFFBFD"))  # bit 1 low: SOS
-    assert _wait(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
+    eventually(lambda: "sos" in _open_alert_kinds(service, tenant, wearer_id))
 
 
 # Garbage -------------------------------------------------------------------------------------------------
@@ -276,5 +266,5 @@ def test_a_watch_sending_local_time_is_corrected_by_its_device_zone(
         assert isinstance(positions, list)
         return positions[0]["time"] if positions else None
 
-    assert _wait(lambda: stored_time() is not None)
+    eventually(lambda: stored_time() is not None)
     assert datetime.fromisoformat(str(stored_time()).replace("Z", "+00:00")) == utc_now

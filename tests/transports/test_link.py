@@ -17,7 +17,7 @@ from test_tcp_gateway import CODEC, NOW, read_exactly
 from geosentinel.model import DeviceMessage
 from geosentinel.pipeline.runner import Outcome
 from geosentinel.protocols.base import Session
-from geosentinel.testing import FakeClock
+from geosentinel.testing import FakeClock, until
 from geosentinel.transports import link
 from geosentinel.transports.link import LinkClient, LinkServer
 from geosentinel.transports.tcp_gateway import TcpGateway
@@ -93,21 +93,13 @@ async def device(gateway: TcpGateway) -> AsyncIterator[tuple[asyncio.StreamReade
         writer.close()
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met")
-
-
 async def test_replies_come_after_the_core_commits_in_frame_order(linked: Linked) -> None:
     linked.core.auto = False
     async with device(linked.gateway) as (reader, writer):
         writer.write(b"1,a\n")
-        await _until(lambda: len(linked.core.held) == 1)
+        await until(lambda: len(linked.core.held) == 1)
         writer.write(b"1,b\n")
-        await _until(lambda: len(linked.core.held) == 2)
+        await until(lambda: len(linked.core.held) == 2)
         linked.core.held[1][1](Outcome.STORED)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(reader.read(1), 0.2)
@@ -119,7 +111,7 @@ async def test_several_frames_of_one_read_are_one_request(linked: Linked) -> Non
     linked.core.auto = False
     async with device(linked.gateway) as (reader, writer):
         writer.write(b"1,a\n1,b\n2,hello\n")
-        await _until(lambda: len(linked.core.held) == 1)
+        await until(lambda: len(linked.core.held) == 1)
         assert [m.unique_id for m in linked.core.held[0][0]] == ["1", "1"]
         linked.core.held[0][1](Outcome.STORED)
         assert await read_exactly(reader, b"ok:aok:bok:hello") == b"ok:aok:bok:hello"
@@ -137,12 +129,12 @@ async def test_commands_reach_the_device_through_the_worker_holding_it(linked: L
     async with device(linked.gateway) as (reader, writer):
         writer.write(b"2,hello\n")
         assert await read_exactly(reader, b"ok:hello") == b"ok:hello"
-        await _until(lambda: remote.connection_of("2") is not None)
+        await until(lambda: remote.connection_of("2") is not None)
         connection = remote.connection_of("2")
         assert connection is not None and connection.session == Session("2")
         assert connection.send(b"cmd:locate\n")
         assert await read_exactly(reader, b"cmd:locate\n") == b"cmd:locate\n"
-    await _until(lambda: remote.connection_of("2") is None)  # gone with its connection
+    await until(lambda: remote.connection_of("2") is None)  # gone with its connection
 
 
 async def test_a_saturated_core_makes_the_worker_stop_reading(linked: Linked) -> None:
@@ -152,22 +144,22 @@ async def test_a_saturated_core_makes_the_worker_stop_reading(linked: Linked) ->
         assert await read_exactly(reader, b"ok:a") == b"ok:a"
         linked.core.auto = False
         writer.write(b"1,b\n")
-        await _until(lambda: len(linked.core.held) == 1)
+        await until(lambda: len(linked.core.held) == 1)
         assert linked.client.saturated()  # the core said so, and this worker has a frame waiting there
-        await _until(lambda: linked.gateway.counters.throttled >= 1)
+        await until(lambda: linked.gateway.counters.throttled >= 1)
         linked.core.full = False
         linked.core.held[0][1](Outcome.STORED)
         assert await read_exactly(reader, b"ok:b") == b"ok:b"
         assert not linked.client.saturated()
         writer.write(b"1,c\n")  # reading resumed
-        await _until(lambda: len(linked.core.held) == 2)
+        await until(lambda: len(linked.core.held) == 2)
 
 
 async def test_a_lost_link_fails_what_was_in_flight_and_disconnects(linked: Linked) -> None:
     linked.core.auto = False
     async with device(linked.gateway) as (reader, writer):
         writer.write(b"1,a\n")
-        await _until(lambda: len(linked.core.held) == 1)
+        await until(lambda: len(linked.core.held) == 1)
         linked.listener.close()
         for task in asyncio.all_tasks():  # the core's side of the link goes away
             if task is not asyncio.current_task() and "_serve" in repr(task.get_coro()):
@@ -197,7 +189,7 @@ async def test_a_backlog_read_in_one_turn_leaves_in_frames_of_bounded_size(
     for number in range(count):  # all in this one turn
         message = DeviceMessage("1", "line", NOW, steps=number)
         linked.client.enqueue([message], lambda outcome, n=number: outcomes.append((n, outcome)))
-    await _until(lambda: len(outcomes) == count)
+    await until(lambda: len(outcomes) == count)
     assert outcomes == [(n, Outcome.STORED) for n in range(count)]  # every one, in order
     # The core was already waiting for the first frame when read was wrapped: it goes uncounted.
     assert len(frames) >= 2 and max(frames) <= link.MAX_MESSAGES_PER_FRAME

@@ -26,7 +26,7 @@ from geosentinel.protocols.base import (
     ProtocolSpec,
     Session,
 )
-from geosentinel.testing import FakeClock
+from geosentinel.testing import FakeClock, until
 from geosentinel.transports import tcp_gateway
 from geosentinel.transports.tcp_gateway import TcpGateway, TcpLimits
 
@@ -255,7 +255,7 @@ async def test_throttled_connections_resume_a_slice_at_a_time(monkeypatch: pytes
         clients = [await connect(gw) for _ in range(6)]
         for _reader, writer in clients:
             writer.write(b"1,first\n")
-        await _until(lambda: gw.counters.throttled == 6)
+        await until(lambda: gw.counters.throttled == 6)
         for _reader, writer in clients:
             writer.write(b"1,second\n")  # waits in the socket: every connection is paused
             await writer.drain()
@@ -263,18 +263,11 @@ async def test_throttled_connections_resume_a_slice_at_a_time(monkeypatch: pytes
         assert len(sink.held) == 6
 
         sink.capacity = 7  # room for one more request: one slice is resumed, then the sink is full again
-        await _until(lambda: len(sink.held) >= 8)
+        await until(lambda: len(sink.held) >= 8)
         await asyncio.sleep(0.2)
         assert len(sink.held) == 8  # the second slice waits: 2 connections read, not 6
 
         sink.capacity = 100
-        await _until(lambda: len(sink.held) == 12)  # every connection is read in the end
+        await until(lambda: len(sink.held) == 12)  # every connection is read in the end
     finally:
         await gw.close()
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
