@@ -74,7 +74,7 @@ class MultiRowInsert:
 def chunk_sizes(count: int, limit: int) -> list[int]:
     """How to split ``count`` rows into statements of at most ``limit`` rows: the largest power of two
     within the limit while more remain, then the rest's binary digits (1,500 rows: 512, 512, 256, 128,
-    64, 16, 8, 4). So a table has a dozen statement texts, all kept compiled in the driver's statement
+    64, 16, 8, 4). So a table has about ten statement texts, all kept compiled in the driver's statement
     cache; a statement per row count missed that cache at nearly every batch, and compiling an INSERT of
     hundreds of rows costs more than running it."""
     largest = 1 << (limit.bit_length() - 1)
