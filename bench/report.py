@@ -76,12 +76,16 @@ def tcp_section(path: Path) -> list[str]:
         "(one TCP connection each, from a separate load process on the same 2 cores), each sending a `UD` "
         "fix every "
         f"{a['interval']} s ({m['offered_per_s']:,.0f} frames/s offered); frames/s counts readings committed "
-        f"over {a['seconds']:.0f} s after a 5 s warm-up. Median of {len(data['runs'])} runs.",
+        f"over {a['seconds']:.0f} s after a 5 s warm-up. Median of {len(data['runs'])} runs. Service: "
+        f"`--gateway-workers {a['gateway_workers']}`"
+        f"{' --writer-process' if a.get('writer_process') else ''}; RSS counts all its processes.",
         "",
-        "| committed frames/s | RSS per connected device | service RSS idle → connected | runs (frames/s) |",
-        "|---|---|---|---|",
+        "| committed frames/s | RSS per connected device | service RSS idle → connected | runs (frames/s) "
+        "| CPU per frame: core / gateway workers / writer / load |",
+        "|---|---|---|---|---|",
         f"| {m['frames_per_s']:,.0f} | {m['rss_per_device_kb']:.1f} KB | {m['rss_before_mb']:.0f} MB → "
-        f"{m['rss_connected_mb']:.0f} MB | {runs} |",
+        f"{m['rss_connected_mb']:.0f} MB | {runs} | {m['core_cpu_us']:.0f} / {m['workers_cpu_us']:.0f} / "
+        f"{m.get('writer_cpu_us', 0):.0f} / {m['load_cpu_us']:.0f} µs |",
         "",
         f"Targets (issue 3): ≥ {TARGET_TCP:,.0f} frames/s committed; "
         f"≤ {TARGET_RSS_KB:.0f} KB per connected device.",

@@ -155,14 +155,14 @@ async def load(port: int, devices: int, interval_s: float, seconds: float, contr
 
 
 def run_once(
-    folder: Path, devices: int, interval_s: float, seconds: float, gateway_workers: int
+    folder: Path, devices: int, interval_s: float, seconds: float, gateway_workers: int, writer_process: bool
 ) -> dict[str, float]:
     db = f"sqlite:///{folder / f'tcp-{time.monotonic_ns()}.db'}"
     tenant = provision(db, "Load", str(ID_BASE - 1), "load@example.org")
     register_watches(db, tenant.org_id, devices)
     service = ServiceProcess(
         db, folder / "serve.log", "--max-connections-per-address", str(devices * 2),
-        "--gateway-workers", str(gateway_workers),
+        "--gateway-workers", str(gateway_workers), *(["--writer-process"] if writer_process else []),
     ).start()  # fmt: skip
     assert service.process is not None
     control = folder / f"control-{time.monotonic_ns()}"
@@ -171,7 +171,9 @@ def run_once(
     try:
         time.sleep(1.0)
         pid = service.process.pid
-        workers = children(pid)
+        # The gateway workers, then the writer process if any (its CPU is reported on its own).
+        workers = sorted(children(pid), key=_is_writer)
+        writers = 1 if writer_process else 0
         rss_before = [rss_kb(p) for p in [pid, *workers]]
         # The load runs in its own process, so the service's figures are not the load generator's.
         proc = subprocess.Popen(
@@ -216,8 +218,23 @@ def run_once(
         # CPU per committed frame (µs) of the core process, the load generator and the gateway workers.
         "core_cpu_us": (cpu_after[0] - cpu_before[0]) / (drained - before) * 1e6,
         "load_cpu_us": (cpu_after[1] - cpu_before[1]) / sent * 1e6,  # per frame sent
-        "workers_cpu_us": (sum(cpu_after[2:]) - sum(cpu_before[2:])) / (drained - before) * 1e6,
+        "workers_cpu_us": _per_frame(
+            cpu_before[2 : len(cpu_before) - writers],
+            cpu_after[2 : len(cpu_after) - writers],
+            drained - before,
+        ),
+        "writer_cpu_us": _per_frame(
+            cpu_before[len(cpu_before) - writers :], cpu_after[len(cpu_after) - writers :], drained - before
+        ),
     }
+
+
+def _is_writer(pid: int) -> bool:
+    return b"writer-process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _per_frame(before: list[float], after: list[float], frames: int) -> float:
+    return (sum(after) - sum(before)) / frames * 1e6
 
 
 def _sent(control: Path) -> int:
@@ -243,6 +260,10 @@ def main() -> None:
         "--gateway-workers", type=int, default=1,
         help="serve --gateway-workers (the watches' connections and decoding in that many processes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--writer-process", action=argparse.BooleanOptionalAction, default=True,
+        help="serve --writer-process (the pipeline's commits in a process of their own)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     parser.add_argument("--load", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--control", type=Path, help=argparse.SUPPRESS)
@@ -254,13 +275,20 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.runs):
-            result = run_once(Path(folder), args.devices, args.interval, args.seconds, args.gateway_workers)
+            result = run_once(
+                Path(folder),
+                args.devices,
+                args.interval,
+                args.seconds,
+                args.gateway_workers,
+                args.writer_process,
+            )
             print(json.dumps(result))
             runs.append(result)
     median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     print(f"median: {median['frames_per_s']:,.0f} frames/s, {median['rss_per_device_kb']:.1f} KB/device, "
           f"CPU per frame: core {median['core_cpu_us']:.0f} µs, workers {median['workers_cpu_us']:.0f} µs, "
-          f"load {median['load_cpu_us']:.0f} µs")  # fmt: skip
+          f"writer {median['writer_cpu_us']:.0f} µs, load {median['load_cpu_us']:.0f} µs")  # fmt: skip
     if args.out:
         args.out.write_text(
             json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": runs, "median": median})

@@ -49,6 +49,7 @@ from geosentinel.maintenance import purge_daily
 from geosentinel.notify.ack_links import AckSigner
 from geosentinel.pipeline.announcer import Announcer
 from geosentinel.pipeline.runner import Pipeline
+from geosentinel.pipeline.writer_process import WriterProcess
 from geosentinel.protocols import stream_codec
 from geosentinel.store import Store, open_store
 from geosentinel.transports.http_gateway import start_gateway
@@ -71,6 +72,7 @@ class Settings:
     osmand_port: int = 5055
     partitions: int = 4
     gateway_workers: int = 0  # 0: device gateways run in this process
+    writer_process: bool = False  # the pipeline's commits in a child process (pipeline/writer_process.py)
     # TCP protocols (0 disables one); served by the gateway workers if any, else in this process.
     watch_port: int = 5093
     gt06_port: int = 5023
@@ -223,15 +225,30 @@ def live_feed(store: Store, pipeline: Pipeline) -> tuple[Hub, AlertFeed]:
     return live, alert_feed
 
 
+async def start_pipeline(
+    settings: Settings, store: Store, clock: Clock
+) -> tuple[Pipeline, WriterProcess | None]:
+    """The ingest pipeline, running, and the writer process committing for it (if the settings ask)."""
+    fall_scorer = await asyncio.to_thread(shipped_scorer)
+    writer: WriterProcess | None = None
+    if settings.writer_process:
+        writer = WriterProcess(settings.db_url)
+        await writer.start()
+    pipeline = Pipeline(
+        store, clock, partitions=settings.partitions, fall_scorer=fall_scorer,
+        commit=writer.ingest if writer is not None else None,
+    )  # fmt: skip
+    await pipeline.prepare()
+    pipeline.start()
+    return pipeline, writer
+
+
 async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
     """Run the API and the device gateways until cancelled or interrupted."""
     store = await asyncio.to_thread(open_store, settings.db_url)
-    fall_scorer = await asyncio.to_thread(shipped_scorer)
     await asyncio.to_thread(warm_channels)
     clock = clock or SystemClock()
-    pipeline = Pipeline(store, clock, partitions=settings.partitions, fall_scorer=fall_scorer)
-    await pipeline.prepare()
-    pipeline.start()
+    pipeline, writer = await start_pipeline(settings, store, clock)
     signer = None if settings.secret_key is None else AckSigner(settings.secret_key)
     if signer is None:
         log.warning("no GEOSENTINEL_SECRET_KEY: notifications go out without acknowledgement links")
@@ -280,4 +297,6 @@ async def serve(settings: Settings, clock: Clock | None = None, ready: asyncio.E
         await alert_feed.close()
         await dispatcher.close()
         await pipeline.stop()
+        if writer is not None:
+            await writer.stop()
         await asyncio.to_thread(store.close)

@@ -64,6 +64,14 @@ def serve_command(
             "(0: all in this process).",
         ),
     ] = 0,
+    writer_process: Annotated[
+        bool,
+        typer.Option(
+            envvar="GEOSENTINEL_WRITER_PROCESS",
+            help="Commit ingested readings from a process of its own (for thousands of devices: the "
+            "core's event loop then has its interpreter to itself).",
+        ),
+    ] = False,
     watch_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_WATCH_PORT", help="0 disables.")] = 5093,
     gt06_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_GT06_PORT", help="0 disables.")] = 5023,
     h02_port: Annotated[int, typer.Option(envvar="GEOSENTINEL_H02_PORT", help="0 disables.")] = 5013,
@@ -100,6 +108,7 @@ def serve_command(
         db, host, http_port, osmand_port, partitions, gateway_workers, watch_port=watch_port,
         gt06_port=gt06_port, h02_port=h02_port, mqtt_url=mqtt,
         tcp_limits=TcpLimits(max_connections_per_address=max_connections_per_address),
+        writer_process=writer_process,
         public_url=public_url, secret_key=_secret_key(), retry_delays_s=_delays(notify_retry_delays),
     )  # fmt: skip
     run(serve(settings))
@@ -146,6 +155,19 @@ def gateway_worker(
     ports = {"watch": watch_port, "gt06": gt06_port, "h02": h02_port}
     limits = TcpLimits(max_connections_per_address=max_connections_per_address)
     run(run_worker(link, host, osmand_port, {n: p for n, p in ports.items() if p}, limits))
+
+
+@app.command("writer-process", hidden=True)
+def writer_process(
+    fd: Annotated[int, typer.Option(help="The socket to the core, inherited.")],
+    db: Db = DEFAULT_DB,
+) -> None:
+    """The pipeline's commits in a process of their own (started by `serve --writer-process`)."""
+    from geosentinel.app import run
+    from geosentinel.pipeline.writer_process import run_child
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(run_child(fd, db))
 
 
 @app.command()

@@ -102,10 +102,14 @@ def test_a_killed_worker_is_restarted_and_its_watches_reconnect(
 
 
 def test_workers_exit_when_the_core_is_killed(tmp_path: Path) -> None:
+    """Gateway workers and the writer process alike (pipeline/writer_process.py)."""
     tenant = provision(f"sqlite:///{tmp_path / 'gs.db'}", "Orphans", UID, "o@example.org")
-    service = ServiceProcess(tenant.db_url, tmp_path / "serve.log", "--gateway-workers", "2").start()
+    service = ServiceProcess(
+        tenant.db_url, tmp_path / "serve.log", "--gateway-workers", "2", "--writer-process"
+    ).start()
     workers = _workers(service)
-    assert len(workers) == 2
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in workers]
+    assert sorted(c[3].decode() for c in commands) == ["gateway-worker", "gateway-worker", "writer-process"]
     service.kill()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):

@@ -1,7 +1,8 @@
 """Watches and trackers over real TCP sockets: replies, stored fixes, SOS alerts, bad frames, commands.
 
-Every test runs against the service with its TCP gateways in the core process and in a gateway worker
-(``--gateway-workers 1``: connections and decoding in the worker, commands routed to it over the link).
+Every test runs against the service with its TCP gateways in the core process, in a gateway worker
+(``--gateway-workers 1``: connections and decoding in the worker, commands routed to it over the link), and
+in a gateway worker with the pipeline's commits in a writer process (``--writer-process``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ pytestmark = pytest.mark.e2e
 LAT, LON = 43.529742, 5.447427  # Aix-en-Provence
 
 
-@pytest.fixture(scope="module", params=[0, 1], ids=["in-core", "workers"])
-def gateway_workers(request: pytest.FixtureRequest) -> int:
-    return int(request.param)
+@pytest.fixture(
+    scope="module",
+    params=[(), ("--gateway-workers", "1"), ("--gateway-workers", "1", "--writer-process")],
+    ids=["in-core", "workers", "workers-writer-process"],
+)
+def serve_args(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    return tuple(request.param)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def module_db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gateway_workers: int
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, serve_args: tuple[str, ...]
 ) -> str:
     """A database per backend (as tests/conftest.py) and gateway mode: the tests register fixed ids."""
     if request.param == "sqlite":
@@ -46,10 +51,10 @@ def module_db_url(
 
 @pytest.fixture(scope="module")
 def service(
-    tenant: Tenant, tmp_path_factory: pytest.TempPathFactory, gateway_workers: int
+    tenant: Tenant, tmp_path_factory: pytest.TempPathFactory, serve_args: tuple[str, ...]
 ) -> Iterator[ServiceProcess]:
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    svc = ServiceProcess(tenant.db_url, log, "--gateway-workers", str(gateway_workers)).start()
+    svc = ServiceProcess(tenant.db_url, log, *serve_args).start()
     yield svc
     svc.stop()
 

@@ -18,7 +18,7 @@ import itertools
 import logging
 import time
 import zlib
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol
@@ -105,8 +105,11 @@ class Pipeline:
         sweep_interval_s: float = 5.0,
         refresh_interval_s: float = 2.0,
         fall_scorer: FallScorer | None = None,
+        commit: Callable[[IngestBatch], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        # Where batches are committed: the store's own writer, or a writer process (writer_process.py).
+        self._commit = commit or store.ingest
         self.clock = clock
         self.directory = DeviceDirectory(store)
         self._limits = limits or FixLimits()
@@ -243,7 +246,7 @@ class Pipeline:
             return
         self._states.apply(result.memories)
         batch = IngestBatch((), result.events, result.states, alert_kinds=OPENS_ALERT)
-        commit = asyncio.ensure_future(self.store.ingest(batch))
+        commit = asyncio.ensure_future(self._commit(batch))
         self._track(commit)
         try:
             await commit
@@ -433,7 +436,7 @@ class Pipeline:
         # commit fails, the state is dropped and reloaded from the store (see _committed).
         self._states.apply(result.memories)
         batch = IngestBatch(result.readings, result.events, result.states, alert_kinds=OPENS_ALERT)
-        commit = asyncio.ensure_future(self.store.ingest(batch))
+        commit = asyncio.ensure_future(self._commit(batch))
         self._track(commit)
         if self.on_alerting is not None and any(e.kind in OPENS_ALERT for e in result.events):
             commit.add_done_callback(self._alerting_committed)
