@@ -32,13 +32,14 @@ from geosentinel.pipeline.runner import Outcome, Pipeline
 from geosentinel.pipeline.writer_process import Batches, WriterProcess
 from geosentinel.store import Scope, Store, StoreError, open_store
 from geosentinel.store.base import DeviceState, IngestBatch
+from geosentinel.store.ingest import ingest_rows
 from geosentinel.testing import FakeClock, until
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
 
-def test_a_batch_crosses_the_socket_unchanged() -> None:
+def test_a_batch_s_rows_cross_the_socket_unchanged() -> None:
     device = Device("d-1", "o-1", "w-1", "861", "watch", "S8", "Asia/Shanghai", 60.0)
     message = DeviceMessage(
         "861", "watch", T0, time_is_local=True, latitude=43.5, longitude=5.4, valid=True, speed_kmh=3.5,
@@ -56,8 +57,16 @@ def test_a_batch_crosses_the_socket_unchanged() -> None:
         [DeviceState("d-1", later, T0, 43.5, 5.4, 55.0, '{"offline": {"last": 1}}')],
         frozenset({EventKind.SOS, EventKind.FALL}),
     )
-    wire = msgspec.msgpack.encode(Batches([(7, batch)]))
-    assert msgspec.msgpack.decode(wire, type=Batches).batches == [(7, batch)]
+    rows = ingest_rows(batch)
+    wire = msgspec.msgpack.encode(Batches([(7, rows)]))
+    (number, decoded), *_ = msgspec.msgpack.decode(wire, type=Batches).batches
+    assert (number, decoded) == (7, rows)
+    # Each value keeps its type (True is not 1 to PostgreSQL, 55.0 is not 55 to a REAL column's readers).
+    for sent, received in [
+        *zip(rows.readings, decoded.readings, strict=True),
+        *zip(rows.states, decoded.states, strict=True),
+    ]:
+        assert [type(v) for v in received] == [type(v) for v in sent]
 
 
 @dataclass

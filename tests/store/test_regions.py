@@ -7,6 +7,7 @@ and regions on different backends (a French SQLite file and a Chinese PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from geosentinel.alerts.engine import OPENS_ALERT
 from geosentinel.model import Device, DeviceMessage, Event, EventKind, Locale, Reading, Region, Role
 from geosentinel.store import Scope, Store, StoreError, open_region_store, open_store
-from geosentinel.store.base import IngestBatch
+from geosentinel.store.base import DeviceState, IngestBatch
+from geosentinel.store.ingest import ingest_rows
 from geosentinel.store.regions import region_url
 from geosentinel.testing import backend_of
 
@@ -73,15 +75,23 @@ def test_keys_are_unique_across_regions_and_lookups_find_either(store: Store) ->
     assert store.wearers(Scope(eu_org)) != store.wearers(Scope(cn_org))
 
 
-def test_a_batch_spanning_regions_lands_in_each(store: Store) -> None:
+@pytest.mark.parametrize("as_rows", [False, True], ids=["batch", "rows"])
+def test_a_batch_spanning_regions_lands_in_each(store: Store, as_rows: bool) -> None:
+    """As the pipeline commits in its own process (the batch), or through a writer process (its rows)."""
     eu_org, _, eu_device = _tenant(store, Region.EU, 1)
     cn_org, _, cn_device = _tenant(store, Region.CN, 2)
     batch = IngestBatch(
         readings=[_reading(eu_device, 0), _reading(cn_device, 0), _reading(cn_device, 1)],
         events=[_sos(eu_device, 0), _sos(cn_device, 1)],
+        states=[DeviceState(d.id, T0) for d in (eu_device, cn_device)],
         alert_kinds=OPENS_ALERT,
     )
-    store.ingest_now(batch)
+    if as_rows:
+        asyncio.run(store.ingest_rows(ingest_rows(batch)))
+    else:
+        store.ingest_now(batch)
+    assert [d for d, _ in backend_of(store, Region.CN).devices_with_state()] == [cn_device]
+    assert [d for d, _ in backend_of(store, Region.EU).devices_with_state()] == [eu_device]
     assert backend_of(store, Region.EU).count_readings() == 1
     assert backend_of(store, Region.CN).count_readings() == 2
     assert [a.org_id for a in backend_of(store, Region.CN).alerts(Scope(cn_org))] == [cn_org]

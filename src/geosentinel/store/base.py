@@ -83,6 +83,18 @@ class IngestBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestRows:
+    """An :class:`IngestBatch` as the writer binds it (``store.ingest.ingest_rows``): readings and device
+    states as rows of plain values (one state per device), events as they are. What crosses to a writer
+    process (pipeline/writer_process.py): decoding rows costs a fifth of decoding the structs."""
+
+    readings: list[tuple[Any, ...]] = field(default_factory=list)  # store.ingest.READING_COLUMNS
+    events: list[Event] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)  # store.ingest.STATE_COLUMNS
+    alert_kinds: frozenset[EventKind] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     """A stored fix as the API shows it."""
 
@@ -113,6 +125,9 @@ class Store(Protocol):
 
     def ingest_now(self, batch: IngestBatch) -> None:
         """Synchronous :meth:`ingest` for tools and benchmarks."""
+
+    async def ingest_rows(self, rows: IngestRows) -> None:
+        """:meth:`ingest` of a batch already turned into rows (by a writer process's core)."""
 
     # Directory -----------------------------------------------------------------------------------
     def create_org(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from geosentinel.alerts.lifecycle import REOPENING_KINDS, Action, Outcome, wearer_may_cancel
 from geosentinel.model import AlertStatus, Event, EventKind, Reading
-from geosentinel.store.base import DeviceState, IngestBatch
+from geosentinel.store.base import DeviceState, IngestBatch, IngestRows
 from geosentinel.store.schema import ACTIVE_ALERT, to_us
 
 READING_COLUMNS = (
@@ -151,17 +151,15 @@ class IngestSql:
             f" WHERE wearer_id = {p} AND kind = 'offline' AND {ACTIVE_ALERT} RETURNING id, org_id"
         )
 
-    def write(self, connection: sa.Connection, batch: IngestBatch) -> None:
+    def write(self, connection: sa.Connection, batch: IngestRows) -> None:
         if batch.readings:
-            self.readings.execute(connection, [reading_row(r) for r in batch.readings])
+            self.readings.execute(connection, batch.readings)
         for event in batch.events:
             self._write_event(connection, event, batch)
         if batch.states:
-            # One row per device: a statement may not upsert the same row twice (PostgreSQL refuses).
-            latest = {state.device_id: state for state in batch.states}
-            self.states.execute(connection, [state_row(s) for s in latest.values()])
+            self.states.execute(connection, batch.states)
 
-    def _write_event(self, connection: sa.Connection, event: Event, batch: IngestBatch) -> None:
+    def _write_event(self, connection: sa.Connection, event: Event, batch: IngestRows) -> None:
         alert_id = None
         time_us = to_us(event.time)
         if event.wearer_id is not None and event.kind is EventKind.BACK_ONLINE:
@@ -247,6 +245,16 @@ class IngestSql:
         at_us = to_us(event.received_at)
         row = (alert_id, event.org_id, at_us, action, before_value, after.value, actor, outcome, note)
         connection.exec_driver_sql(self.transition, row)
+
+
+def ingest_rows(batch: IngestBatch) -> IngestRows:
+    """The rows the writer binds for ``batch`` (pure: no I/O)."""
+    # One state per device: a statement may not upsert the same row twice (PostgreSQL refuses).
+    latest = {state.device_id: state for state in batch.states}
+    return IngestRows(
+        [reading_row(r) for r in batch.readings], list(batch.events), [state_row(s) for s in latest.values()],
+        batch.alert_kinds,
+    )  # fmt: skip
 
 
 def reading_row(reading: Reading) -> tuple[object, ...]:

@@ -48,7 +48,7 @@ from geosentinel.model import (
     User,
     Wearer,
 )
-from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, Store, StoreError
+from geosentinel.store.base import DeviceState, IngestBatch, IngestRows, Position, Scope, Store, StoreError
 from geosentinel.store.org_directory import NameTaken, OrgDirectory
 
 if TYPE_CHECKING:
@@ -202,6 +202,27 @@ class RegionalStore:
     def ingest_now(self, batch: IngestBatch) -> None:
         for region, part in self._split(batch).items():
             self.region_store(region).ingest_now(part)
+
+    async def ingest_rows(self, rows: IngestRows) -> None:
+        # As _split, on rows: a reading row starts with its organisation, a state row with its device.
+        readings: dict[Region, list[tuple[Any, ...]]] = {}
+        events: dict[Region, list[Event]] = {}
+        states: dict[Region, list[tuple[Any, ...]]] = {}
+        for row in rows.readings:
+            readings.setdefault(self._known_region(row[0]), []).append(row)
+        for event in rows.events:
+            events.setdefault(self._known_region(event.org_id), []).append(event)
+        for row in rows.states:
+            states.setdefault(self._device_region(row[0]), []).append(row)
+        regions = set(readings) | set(events) | set(states)
+        if len(regions) == 1:  # the usual case: the rows as they came
+            await self.region_store(regions.pop()).ingest_rows(rows)
+            return
+        parts = {
+            r: IngestRows(readings.get(r, []), events.get(r, []), states.get(r, []), rows.alert_kinds)
+            for r in regions
+        }
+        await asyncio.gather(*(self.region_store(r).ingest_rows(part) for r, part in parts.items()))
 
     # Organisations and users -------------------------------------------------------------------------
     def create_org(

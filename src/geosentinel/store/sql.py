@@ -34,10 +34,10 @@ from geosentinel.store.accounts import AccountStore
 from geosentinel.store.alert_care import AlertCareStore, alert_from_row
 from geosentinel.store.alert_figures import AlertFiguresStore
 from geosentinel.store.audit import AuditStore
-from geosentinel.store.base import DeviceState, IngestBatch, Position, Scope, StoreError
+from geosentinel.store.base import DeviceState, IngestBatch, IngestRows, Position, Scope, StoreError
 from geosentinel.store.erasure import ErasureStore
 from geosentinel.store.export import ExportStore
-from geosentinel.store.ingest import IngestSql
+from geosentinel.store.ingest import IngestSql, ingest_rows
 from geosentinel.store.retention import RetentionStore
 from geosentinel.store.schema import from_us, to_us
 from geosentinel.store.users import UserStore
@@ -84,13 +84,17 @@ class SqlStore(
     # Ingest --------------------------------------------------------------------------------------
     async def ingest(self, batch: IngestBatch) -> None:
         started = time.perf_counter()
-        await asyncio.wrap_future(self._writer.submit(lambda c: self._sql.write(c, batch)))
+        # Rows are built on the writer's thread, beside the event loop.
+        await asyncio.wrap_future(self._writer.submit(lambda c: self._sql.write(c, ingest_rows(batch))))
         metrics.committed(
             len(batch.readings), (e.kind.value for e in batch.events), time.perf_counter() - started
         )
 
     def ingest_now(self, batch: IngestBatch) -> None:
-        self._writer.run(lambda c: self._sql.write(c, batch))
+        self._writer.run(lambda c: self._sql.write(c, ingest_rows(batch)))
+
+    async def ingest_rows(self, rows: IngestRows) -> None:
+        await asyncio.wrap_future(self._writer.submit(lambda c: self._sql.write(c, rows)))
 
     def _write(self, fn: Callable[[sa.Connection], T]) -> T:
         try:
