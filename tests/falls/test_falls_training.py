@@ -61,14 +61,21 @@ def test_the_network_also_trains_on_windows_shifted_by_a_grid_step(dataset: umaf
 
 @pytest.mark.slow
 def test_training_reproduces_the_shipped_model(data_dir: Path) -> None:
+    """Bit for bit on the CPU it was trained on (Intel Xeon). Elsewhere the vector kernels round sums
+    differently, and a split or a weight can land elsewhere: on an AMD EPYC host the accel threshold
+    differed in its 16th digit, and some candidates' probabilities moved, one by 0.028 (0.978 against 0.950).
+    So: the same verdict for every candidate of every trial, thresholds to 1e-9, at least 99 % of the
+    probabilities to 1e-9 and all to 0.05."""
     shipped = FallModel.load()
     windows = training.trial_windows(umafall.load(data_dir).trials)
     again = training.train_final(windows)
-    rows = [row for t in windows[::7] for row in t.rows]
-    sequences = np.concatenate([t.sequences for t in windows[::7]])
+    rows = [row for t in windows for row in t.rows]
+    sequences = np.concatenate([t.sequences for t in windows])
     assert set(again.scorers()) == set(shipped.scorers()) == {"accel", "gyro"}
     for name, scorer in again.scorers().items():
-        assert scorer.threshold == shipped.scorers()[name].threshold
-        np.testing.assert_array_equal(
-            scorer.probabilities(rows, sequences), shipped.scorers()[name].probabilities(rows, sequences)
-        )
+        reference = shipped.scorers()[name]
+        assert scorer.threshold == pytest.approx(reference.threshold, rel=1e-9, abs=1e-12)
+        ours, theirs = scorer.probabilities(rows, sequences), reference.probabilities(rows, sequences)
+        np.testing.assert_array_equal(ours >= scorer.threshold, theirs >= reference.threshold)
+        difference = np.abs(ours - theirs)
+        assert np.mean(difference <= 1e-9) >= 0.99 and difference.max() < 0.05
