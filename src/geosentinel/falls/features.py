@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geosentinel.falls.signals import GRID_HZ, Floats, Resampled, clipped
+from geosentinel.falls.signals import GRID_HZ, Floats, Resampled, clipped, mean_rows, norm
 
 TRIGGER_G = 1.8  # candidate impacts: low, so that almost every fall has one (recall first, the model sorts)
 CANDIDATE_SPACING_S = 1.5  # an impact is the largest peak within this distance
@@ -75,16 +75,6 @@ def _mean(values: Floats) -> float:
 def _std(values: Floats) -> float:
     centred = values - np.add.reduce(values) / len(values)
     return float(np.sqrt(np.add.reduce(centred * centred) / len(values)))
-
-
-def _mean_rows(values: Floats) -> Floats:
-    """``ndarray.mean(axis=0)``: the column sums divided by the row count."""
-    return np.asarray(np.add.reduce(values, axis=0) / len(values), dtype=np.float64)
-
-
-def _norm(vector: Floats) -> float:
-    """``np.linalg.norm`` of a vector (its square root of a dot product), without its dispatching."""
-    return float(np.sqrt(np.dot(vector, vector)))
 
 
 def candidate_impacts(magnitude_g: Floats) -> list[int]:
@@ -180,7 +170,7 @@ def _before_after(m: Floats, impact: int) -> dict[str, float]:
 
 
 def _angle_deg(a: Floats, b: Floats) -> float:
-    norms = _norm(a) * _norm(b)
+    norms = norm(a) * norm(b)
     if norms < 1e-9:
         return 0.0
     return float(np.degrees(np.arccos(clipped(np.dot(a, b) / norms, -1.0, 1.0))))
@@ -194,11 +184,11 @@ def _posture(accel: Floats, norm_g: Floats, impact: int) -> dict[str, float]:
     if len(pre) == 0:
         pre = accel[max(0, impact - _steps(MIN_PRE_S)) : impact]
     post = accel[span]
-    gravity_after = _mean_rows(post)
-    norms = norm_g[span] * max(_norm(gravity_after), 1e-9)
+    gravity_after = mean_rows(post)
+    norms = norm_g[span] * max(norm(gravity_after), 1e-9)
     cosines = clipped(post @ gravity_after / np.maximum(norms, 1e-9), -1.0, 1.0)
     return {
-        "posture_change_deg": _angle_deg(_mean_rows(pre), gravity_after),
+        "posture_change_deg": _angle_deg(mean_rows(pre), gravity_after),
         "post_orientation_spread_deg": _mean(np.degrees(np.arccos(cosines))),
     }
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from geosentinel.falls.signals import Floats, Resampled, clipped
+from geosentinel.falls.signals import Floats, Resampled, clipped, mean_rows, norm
 
 PRE_STEPS = 40  # 2 s at 20 Hz, as the feature window
 POST_STEPS = 100  # 5 s
@@ -70,7 +70,7 @@ def _moving_mean(values: Floats, width: int) -> Floats:
 
 
 def _unit(vector: Floats) -> Floats:
-    return np.asarray(vector / max(float(np.sqrt(np.dot(vector, vector))), 1e-9), dtype=np.float64)
+    return np.asarray(vector / max(norm(vector), 1e-9), dtype=np.float64)
 
 
 def sequence_vector(stream: Resampled, impact: int) -> Floats:
@@ -82,8 +82,8 @@ def sequence_vector(stream: Resampled, impact: int) -> Floats:
     accel = stream.accel_g[ctx_lo:ctx_hi]
     gravity = _moving_mean(accel, GRAVITY_STEPS)[lo - ctx_lo : hi - ctx_lo]
     direction = gravity / np.maximum(np.linalg.norm(gravity, axis=1, keepdims=True), 1e-9)
-    final = _unit(np.add.reduce(direction[-POSTURE_STEPS:], axis=0) / len(direction[-POSTURE_STEPS:]))
-    first = _unit(np.add.reduce(direction[:POSTURE_STEPS], axis=0) / len(direction[:POSTURE_STEPS]))
+    final = _unit(mean_rows(direction[-POSTURE_STEPS:]))
+    first = _unit(mean_rows(direction[:POSTURE_STEPS]))
     start = lo - (impact - PRE_STEPS)  # where the available samples sit in the full-length sequence
     full = np.empty((CHANNELS, PRE_STEPS + POST_STEPS + 1))
     available = full[:, start : start + hi - lo]

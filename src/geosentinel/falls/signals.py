@@ -47,6 +47,16 @@ def clipped(values: ArrayLike, low: float, high: float) -> Floats:
     return np.asarray(np.minimum(np.maximum(values, low), high))
 
 
+def mean_rows(values: Floats) -> Floats:
+    """``ndarray.mean(axis=0)``: the column sums divided by the row count."""
+    return np.asarray(np.add.reduce(values, axis=0) / len(values), dtype=np.float64)
+
+
+def norm(vector: Floats) -> float:
+    """``np.linalg.norm`` of a vector (its square root of a dot product), without its dispatching."""
+    return float(np.sqrt(np.dot(vector, vector)))
+
+
 class WindowError(ValueError):
     """The samples cannot be scored: too short, too gappy, malformed or not finite."""
 
