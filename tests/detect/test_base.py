@@ -64,7 +64,7 @@ def test_cached_encoding_gives_the_same_json_as_a_fresh_one() -> None:
         count: int = 0
         note: str | None = None
 
-    cache: dict[str, tuple[msgspec.Struct, bytes]] = {}
+    cache: dict[str, tuple[msgspec.Struct, msgspec.Raw]] = {}
     big = Counter(2, "x" * CACHED_STATE_BYTES)  # large enough to be kept encoded
     states: dict[str, msgspec.Struct] = {"a": Counter(1), "b": big}
     for step in range(5):

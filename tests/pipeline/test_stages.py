@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn, cast
 
+import msgspec
 import pytest
 
 from geosentinel.detect.alarms import ALARMS, AlarmsState
@@ -78,7 +79,7 @@ def run(
 
 def plain(state: DeviceState) -> DeviceState:
     """The state without its detectors' part (their own tests cover it)."""
-    return dataclasses.replace(state, detectors="{}")
+    return msgspec.structs.replace(state, detectors="{}")
 
 
 def only_state(result: StageResult) -> DeviceState:

@@ -160,34 +160,45 @@ def reading_position(reading: Reading) -> tuple[float | None, float | None]:
     return None, None
 
 
-CACHED_STATE_BYTES = 512  # states whose JSON is at least this long are kept encoded (see encode_states)
+# States whose JSON is at least this long are kept encoded (see encode_states). Above what a device's
+# everyday states add up to (about 1 KB: rhythms, last fix, step counts), so that the common case is a
+# single encoding call.
+CACHED_STATE_BYTES = 2048
 
 
 def encode_states(
-    states: Mapping[str, msgspec.Struct], cache: dict[str, tuple[msgspec.Struct, bytes]] | None = None
+    states: Mapping[str, msgspec.Struct], cache: dict[str, tuple[msgspec.Struct, msgspec.Raw]] | None = None
 ) -> str:
     """The detectors' states as one JSON object (detector name → state).
 
     ``cache`` remembers the encoding of large states (a week of heart-rate means), so one that did not
     change (the same frozen object, as on a plain fix) is not encoded again. Small states are encoded
     every time: most change with every reading anyway, and keeping their JSON would cost memory for each
-    of thousands of devices. Detector names are plain identifiers, so they need no escaping.
+    of thousands of devices. Everything is encoded in one call (cached states as ``msgspec.Raw``): the
+    pipeline does this for every reading, and assembling the members by hand cost more than encoding them.
     """
     if cache is None:
         return msgspec.json.encode(dict(states)).decode()
-    parts: list[bytes] = []
+    values: dict[str, msgspec.Struct | msgspec.Raw] = {}
+    cached_bytes = 0
     for name, state in states.items():
         known = cache.get(name)
-        if known is not None and known[0] is state:  # the state and its '"name":{...}' member
-            parts.append(known[1])
-            continue
-        member = b'"' + name.encode() + b'":' + msgspec.json.encode(state)
-        if len(member) >= CACHED_STATE_BYTES:
-            cache[name] = (state, member)
-        elif known is not None:
-            del cache[name]
-        parts.append(member)
-    return (b"{" + b",".join(parts) + b"}").decode()
+        if known is not None and known[0] is state:
+            values[name] = known[1]
+            cached_bytes += len(known[1])
+        else:
+            if known is not None:
+                del cache[name]  # changed: kept again below if it is still large
+            values[name] = state
+    encoded = msgspec.json.encode(values)
+    if len(encoded) - cached_bytes < CACHED_STATE_BYTES:
+        return encoded.decode()  # no state encoded afresh can be large: nothing new to keep
+    for name, value in values.items():
+        if not isinstance(value, msgspec.Raw):
+            raw = msgspec.Raw(msgspec.json.encode(value))
+            if len(raw) >= CACHED_STATE_BYTES:
+                cache[name] = (value, raw)
+    return encoded.decode()
 
 
 def decode_state(raw: Mapping[str, Any], name: str, state_type: type[S]) -> S | None:

@@ -50,7 +50,7 @@ class Memory:
     detectors: dict[str, msgspec.Struct] = field(default_factory=dict)
     # Large detector states as last encoded for saving (see encode_states): shared by a device's
     # successive memories, since it only ever maps a frozen state to its own JSON.
-    encoded: dict[str, tuple[msgspec.Struct, bytes]] = field(default_factory=dict)
+    encoded: dict[str, tuple[msgspec.Struct, msgspec.Raw]] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, state: DeviceState | None) -> Memory:
@@ -304,7 +304,9 @@ def _check(
 
 
 def _with_detectors(
-    state: DeviceState, detectors: dict[str, msgspec.Struct], encoded: dict[str, tuple[msgspec.Struct, bytes]]
+    state: DeviceState,
+    detectors: dict[str, msgspec.Struct],
+    encoded: dict[str, tuple[msgspec.Struct, msgspec.Raw]],
 ) -> DeviceState:
     return DeviceState(
         state.device_id, state.last_seen, state.fix_time, state.fix_latitude, state.fix_longitude,

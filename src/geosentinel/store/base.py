@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
+
 from geosentinel.alerts.lifecycle import Action, Outcome
 from geosentinel.alerts.policy import Policy
 from geosentinel.alerts.policy import Position as EscalationPosition
@@ -59,9 +61,12 @@ class Scope:
         return self.wearer_ids is None or wearer_id in self.wearer_ids
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceState:
-    """What the pipeline remembers about a device between messages (and across restarts)."""
+class DeviceState(msgspec.Struct, frozen=True, gc=False):
+    """What the pipeline remembers about a device between messages (and across restarts).
+
+    A Struct, not a dataclass: the pipeline builds two for every reading (about 0.2 µs each against 2 µs
+    for a frozen dataclass of seven fields). It holds only immutable values, so the collector can skip it.
+    """
 
     device_id: str
     last_seen: datetime
