@@ -24,7 +24,7 @@ from timeline import (
     utc,
 )
 
-from geosentinel.detect.base import WearerProfile
+from geosentinel.detect.base import WearerProfile, decode_state
 from geosentinel.detect.offline import (
     DEFAULT_INTERVAL_S,
     GAPS_KEPT,
@@ -244,8 +244,21 @@ def test_fast_device_is_clamped_and_gaps_are_bounded() -> None:
     for k in range(100):
         rhythm = observe(rhythm, T0 + timedelta(seconds=3 * k))
     assert rhythm is not None
-    assert len(rhythm.gaps_s) == GAPS_KEPT
+    assert len(rhythm.gaps_ms) == GAPS_KEPT
     assert expected_interval_s(rhythm, PROFILE, DEVICE) >= MIN_INTERVAL_S
+
+
+def test_gaps_are_whole_milliseconds() -> None:
+    rhythm = observe(observe(None, T0), T0 + timedelta(seconds=30, microseconds=1_600))
+    assert rhythm.gaps_ms == (30_002,)
+
+
+def test_a_rhythm_saved_with_gaps_in_seconds_is_learned_again() -> None:
+    at = "2026-02-02T10:00:00Z"
+    saved = {"offline": {"rhythm": {"last_arrival": at, "transmission_start": at, "gaps_s": [30.0] * 5}}}
+    state = decode_state(saved, OFFLINE.name, OfflineState)
+    assert state is not None and state.rhythm == Rhythm(T0, T0)
+    assert expected_interval_s(state.rhythm, PROFILE, DEVICE) == DEFAULT_INTERVAL_S
 
 
 def test_out_of_order_receive_times_are_ignored() -> None:

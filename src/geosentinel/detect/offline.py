@@ -35,14 +35,22 @@ MIN_GAPS = 3
 MIN_INTERVAL_S = 10.0
 MAX_INTERVAL_S = 86_400.0
 DEFAULT_INTERVAL_S = 300.0
+_MIN_INTERVAL = timedelta(seconds=MIN_INTERVAL_S)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 class Rhythm(msgspec.Struct, frozen=True, omit_defaults=True):
-    """When a device last sent something, and the gaps (seconds) between its recent transmissions."""
+    """When a device last sent something, and the gaps between its recent transmissions.
+
+    Gaps are whole milliseconds: the rhythm is saved with the device's state after every message, and
+    encoding sixteen floats cost ten times as much as sixteen integers (1.8 µs against 0.35, twice per
+    reading since inactivity keeps a rhythm too). A state saved with the earlier ``gaps_s`` (seconds, as
+    floats) loads without its gaps: the rhythm is learned again within a few messages.
+    """
 
     last_arrival: datetime
     transmission_start: datetime
-    gaps_s: tuple[float, ...] = ()
+    gaps_ms: tuple[int, ...] = ()
 
 
 def observe(rhythm: Rhythm | None, now: datetime) -> Rhythm:
@@ -51,12 +59,12 @@ def observe(rhythm: Rhythm | None, now: datetime) -> Rhythm:
         return Rhythm(now, now)
     if now <= rhythm.last_arrival:  # same batch, or receive times out of order: nothing new learned
         return rhythm
-    gap_s = (now - rhythm.transmission_start).total_seconds()
-    if gap_s < MIN_INTERVAL_S:
+    gap = now - rhythm.transmission_start
+    if gap < _MIN_INTERVAL:
         return msgspec.structs.replace(rhythm, last_arrival=now)
     # Outage gaps are kept too: one is an outlier the median ignores, and a device that really changed its
     # rhythm (e.g. to a slower one) must be learned rather than reported offline at every message.
-    return Rhythm(now, now, (*rhythm.gaps_s, gap_s)[-GAPS_KEPT:])
+    return Rhythm(now, now, (*rhythm.gaps_ms, round(gap / _MILLISECOND))[-GAPS_KEPT:])
 
 
 def expected_interval_s(rhythm: Rhythm, profile: WearerProfile, device: Device) -> float:
@@ -65,9 +73,10 @@ def expected_interval_s(rhythm: Rhythm, profile: WearerProfile, device: Device) 
         return profile.expected_interval_s
     if device.expected_interval_s is not None:
         return device.expected_interval_s
-    if len(rhythm.gaps_s) < MIN_GAPS:
-        return min(max((DEFAULT_INTERVAL_S, *rhythm.gaps_s)), MAX_INTERVAL_S)
-    return min(max(median(rhythm.gaps_s), MIN_INTERVAL_S), MAX_INTERVAL_S)
+    gaps_ms = rhythm.gaps_ms
+    if len(gaps_ms) < MIN_GAPS:
+        return min(max(DEFAULT_INTERVAL_S, max(gaps_ms, default=0) / 1000), MAX_INTERVAL_S)
+    return min(max(median(gaps_ms) / 1000, MIN_INTERVAL_S), MAX_INTERVAL_S)
 
 
 def silence_limit(rhythm: Rhythm, profile: WearerProfile, device: Device) -> timedelta:

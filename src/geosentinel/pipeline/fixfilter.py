@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import msgspec
+
 from geosentinel.geodesy import distance_m
 from geosentinel.model import DeviceMessage
 
@@ -33,8 +35,9 @@ class FixLimits:
     min_jump_m: float = 1000.0
 
 
-@dataclass(frozen=True, slots=True)
-class LastFix:
+class LastFix(msgspec.Struct, frozen=True, gc=False):
+    """The last accepted fix (a Struct: the pipeline builds one for every reading)."""
+
     time: datetime
     latitude: float
     longitude: float

@@ -264,7 +264,7 @@ def reading_row(reading: Reading) -> tuple[object, ...]:
         device.org_id, device.id, device.wearer_id, to_us(reading.time), to_us(reading.received_at),
         m.latitude, m.longitude, m.valid, reading.rejected, m.speed_kmh, m.course_deg, m.altitude_m,
         m.accuracy_m, m.hdop, m.satellites, m.battery_pct, m.charging, m.steps, m.heart_rate_bpm, m.spo2_pct,
-        m.temperature_c, ",".join(sorted(m.alarms)) or None,
+        m.temperature_c, ",".join(sorted(m.alarms)) if m.alarms else None,
         orjson.dumps(dict(m.extras)).decode() if m.extras else None,
     )  # fmt: skip
 
