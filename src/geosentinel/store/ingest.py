@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 import sqlalchemy as sa
 
 from geosentinel.alerts.lifecycle import REOPENING_KINDS, Action, Outcome, wearer_may_cancel
-from geosentinel.model import AlertStatus, Event, EventKind, Reading
+from geosentinel.model import AlertStatus, Event, EventKind, ExtraValue, Reading
 from geosentinel.store.base import DeviceState, IngestBatch, IngestRows
 from geosentinel.store.schema import ACTIVE_ALERT, to_us
 
@@ -265,8 +265,13 @@ def reading_row(reading: Reading) -> tuple[object, ...]:
         m.latitude, m.longitude, m.valid, reading.rejected, m.speed_kmh, m.course_deg, m.altitude_m,
         m.accuracy_m, m.hdop, m.satellites, m.battery_pct, m.charging, m.steps, m.heart_rate_bpm, m.spo2_pct,
         m.temperature_c, ",".join(sorted(m.alarms)) if m.alarms else None,
-        orjson.dumps(dict(m.extras)).decode() if m.extras else None,
+        _extras_json(m.extras) if m.extras else None,
     )  # fmt: skip
+
+
+def _extras_json(extras: Mapping[str, ExtraValue]) -> str:
+    # orjson takes only dicts; decoders give dicts, so the copy is only for other mappings.
+    return orjson.dumps(extras if type(extras) is dict else dict(extras)).decode()
 
 
 def state_row(state: DeviceState) -> tuple[object, ...]:
