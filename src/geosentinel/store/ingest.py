@@ -8,6 +8,7 @@ column lists below.
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -40,6 +41,13 @@ class MultiRowInsert:
     the GIL around every row it steps, and while the event loop is busy each re-take can wait a whole
     switch interval. One step per few hundred rows keeps the writer thread from stalling. PostgreSQL keeps
     ``executemany``, which psycopg pipelines and which plans far faster than huge VALUES lists.
+
+    In that SQLite path, ``None`` parameters are bound as NaN, which SQLite stores as NULL (it has no NaN:
+    binding one always gives NULL, whatever the column, and ``tests/store/test_ingest_chunks.py`` holds it to
+    that). Python 3.11's sqlite3 module binds ints, floats and strings directly but sends every other value,
+    ``None`` included, through its adapter lookup: a reading row has a dozen ``None`` fields, and their
+    lookups cost more than the rest of the row's binding (49,000 instructions per row against 31,000 with
+    the substitution, valgrind, 20,000 rows).
     """
 
     def __init__(
@@ -68,7 +76,11 @@ class MultiRowInsert:
         for size in chunk_sizes(len(rows), self.max_rows):
             chunk = rows[start : start + size]
             start += size
-            connection.exec_driver_sql(self.sql(size), tuple(itertools.chain.from_iterable(chunk)))
+            values = [_NULL if v is None else v for v in itertools.chain.from_iterable(chunk)]
+            connection.exec_driver_sql(self.sql(size), tuple(values))
+
+
+_NULL = math.nan  # what SQLite binds as NULL without the sqlite3 module's adapter lookup (see MultiRowInsert)
 
 
 def chunk_sizes(count: int, limit: int) -> list[int]:
