@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from geosentinel.alerts.lifecycle import Action, Outcome
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
     from geosentinel.store.vitals import Vitals
 
 T = TypeVar("T")
+R = TypeVar("R")  # a reading, as a struct or a row
+S = TypeVar("S")  # a device state, as a struct or a row
 
 # How long the list of regions in use is trusted. Sweeps and logins fan out to every region in use, several
 # times a second; a region is put in use by creating an organisation there (here, or by the CLI in another
@@ -178,15 +181,9 @@ class RegionalStore:
 
     # Ingest ----------------------------------------------------------------------------------------
     def _split(self, batch: IngestBatch) -> dict[Region, IngestBatch]:
-        readings: dict[Region, list[Reading]] = {}
-        events: dict[Region, list[Event]] = {}
-        states: dict[Region, list[DeviceState]] = {}
-        for reading in batch.readings:
-            readings.setdefault(self._known_region(reading.device.org_id), []).append(reading)
-        for event in batch.events:
-            events.setdefault(self._known_region(event.org_id), []).append(event)
-        for state in batch.states:
-            states.setdefault(self._device_region(state.device_id), []).append(state)
+        readings, events, states = self._by_region(
+            batch.readings, _reading_org, batch.events, batch.states, _state_device
+        )
         regions = set(readings) | set(events) | set(states)
         if len(regions) == 1:
             return {regions.pop(): batch}  # the usual case: the batch as it came
@@ -194,6 +191,27 @@ class RegionalStore:
             r: IngestBatch(readings.get(r, ()), events.get(r, ()), states.get(r, ()), batch.alert_kinds)
             for r in regions
         }
+
+    def _by_region(
+        self,
+        readings: Sequence[R],
+        reading_org: Callable[[R], str],
+        events: Sequence[Event],
+        states: Sequence[S],
+        state_device: Callable[[S], str],
+    ) -> tuple[dict[Region, list[R]], dict[Region, list[Event]], dict[Region, list[S]]]:
+        """A batch's readings, events and device states by region (readings and states as structs or as
+        rows: ``reading_org`` and ``state_device`` read their organisation and device)."""
+        by_reading: dict[Region, list[R]] = {}
+        by_event: dict[Region, list[Event]] = {}
+        by_state: dict[Region, list[S]] = {}
+        for reading in readings:
+            by_reading.setdefault(self._known_region(reading_org(reading)), []).append(reading)
+        for event in events:
+            by_event.setdefault(self._known_region(event.org_id), []).append(event)
+        for state in states:
+            by_state.setdefault(self._device_region(state_device(state)), []).append(state)
+        return by_reading, by_event, by_state
 
     async def ingest(self, batch: IngestBatch) -> None:
         parts = self._split(batch)
@@ -204,16 +222,10 @@ class RegionalStore:
             self.region_store(region).ingest_now(part)
 
     async def ingest_rows(self, rows: IngestRows) -> None:
-        # As _split, on rows: a reading row starts with its organisation, a state row with its device.
-        readings: dict[Region, list[tuple[Any, ...]]] = {}
-        events: dict[Region, list[Event]] = {}
-        states: dict[Region, list[tuple[Any, ...]]] = {}
-        for row in rows.readings:
-            readings.setdefault(self._known_region(row[0]), []).append(row)
-        for event in rows.events:
-            events.setdefault(self._known_region(event.org_id), []).append(event)
-        for row in rows.states:
-            states.setdefault(self._device_region(row[0]), []).append(row)
+        # A reading row starts with its organisation, a state row with its device.
+        readings, events, states = self._by_region(
+            rows.readings, itemgetter(0), rows.events, rows.states, itemgetter(0)
+        )
         regions = set(readings) | set(events) | set(states)
         if len(regions) == 1:  # the usual case: the rows as they came
             await self.region_store(regions.pop()).ingest_rows(rows)
@@ -659,3 +671,11 @@ class RegionalStore:
 
     def disable_user(self, scope: Scope, user_id: str, now: datetime) -> bool:
         return self._scoped(scope).disable_user(scope, user_id, now)
+
+
+def _reading_org(reading: Reading) -> str:
+    return reading.device.org_id
+
+
+def _state_device(state: DeviceState) -> str:
+    return state.device_id
