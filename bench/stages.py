@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from geosentinel.gctuning import freeze_long_lived
 from geosentinel.model import Device, DeviceMessage
@@ -36,9 +38,10 @@ from geosentinel.protocols.base import Session
 from geosentinel.store.base import IngestBatch
 from geosentinel.store.ingest import ingest_rows
 
+sys.path.insert(0, str(Path(__file__).parent))
+from tcp_load import FIX_TAIL, ID_BASE  # a sibling script: the watches and the fix it sends
+
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-ID_BASE = 7_000_000_000
-FIX_TAIL = "N,5.447427,E,0.5,0.0,120.0,9,100,86,1520,0,00000000,0,0"  # as bench/tcp_load.py sends
 
 
 class NoStore:
