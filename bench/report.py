@@ -86,9 +86,23 @@ def tcp_section(path: Path) -> list[str]:
         f"| {m['frames_per_s']:,.0f} | {m['rss_per_device_kb']:.1f} KB | {m['rss_before_mb']:.0f} MB → "
         f"{m['rss_connected_mb']:.0f} MB | {runs} | {m['core_cpu_us']:.0f} / {m['workers_cpu_us']:.0f} / "
         f"{m.get('writer_cpu_us', 0):.0f} / {m['load_cpu_us']:.0f} µs |",
+        *_machine_line(m),
         "",
         f"Targets (issue 3): ≥ {TARGET_TCP:,.0f} frames/s committed; "
         f"≤ {TARGET_RSS_KB:.0f} KB per connected device.",
+    ]
+
+
+def _machine_line(m: dict[str, float]) -> list[str]:
+    """Where the whole machine's two cores went during the measured window (runs since 2026-11-28)."""
+    if "machine_user_cores" not in m:
+        return []
+    return [
+        "",
+        f"The whole machine over the measured window, in cores: user {m['machine_user_cores']:.2f}, "
+        f"system {m['machine_system_cores']:.2f}, softirq {m['machine_softirq_cores']:.2f} (the kernel's "
+        "share of moving frames over loopback TCP, counted in no process), idle "
+        f"{m['machine_idle_cores']:.2f}, stolen by the host {m['machine_steal_cores']:.2f}.",
     ]
 
 

@@ -68,6 +68,28 @@ def children(pid: int) -> list[int]:
     return found
 
 
+MACHINE_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_ticks() -> list[int]:
+    """The whole machine's CPU time so far by kind (``/proc/stat``'s first line, in clock ticks)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def machine_cores(before: list[int], after: list[int], elapsed_s: float) -> dict[str, float]:
+    """How many cores went to each kind of work between two :func:`machine_ticks`: the load's sends and
+    the kernel's share of loopback TCP show as system and softirq time, which no per-process figure has."""
+    ticks = dict(zip(MACHINE_FIELDS, (b - a for a, b in zip(before, after, strict=True)), strict=True))
+    scale = 1 / os.sysconf("SC_CLK_TCK") / elapsed_s
+    return {
+        "machine_user_cores": (ticks["user"] + ticks["nice"]) * scale,
+        "machine_system_cores": (ticks["system"] + ticks["irq"]) * scale,
+        "machine_softirq_cores": ticks["softirq"] * scale,
+        "machine_idle_cores": (ticks["idle"] + ticks["iowait"]) * scale,
+        "machine_steal_cores": ticks["steal"] * scale,
+    }
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far (the machine is shared: wall clock misleads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -192,9 +214,11 @@ def run_once(
         t0 = time.monotonic()
         cpu_before = [cpu_s(p) for p in (pid, proc.pid, *workers)]
         sent_before = _sent(control)
+        machine_before = machine_ticks()
         time.sleep(seconds)
         committed = store.count_readings() - before
         elapsed = time.monotonic() - t0
+        machine = machine_cores(machine_before, machine_ticks(), elapsed)
         sent = _sent(control) - sent_before
         # CPU per frame from the same start to the end of the backlog: under overload, commits come in
         # lumps of tens of thousands, so a window's count alone says little about the cost of a frame.
@@ -226,6 +250,7 @@ def run_once(
         "writer_cpu_us": _per_frame(
             cpu_before[len(cpu_before) - writers :], cpu_after[len(cpu_after) - writers :], drained - before
         ),
+        **machine,  # the whole machine over the measured window, in cores
     }
 
 
